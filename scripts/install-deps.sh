@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The one list of system packages deepkb needs (Debian 12). Idempotent: packages already
+# installed are skipped, so `make run` / `make test` can call this every time cheaply.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake pkg-config ccache
+  # storage, crypto, HTTP, JSON, CLI, logging
+  libsqlite3-dev sqlite3 libssl-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev
+  libspdlog-dev libfmt-dev
+  # text: unicode, charset detection, parsers
+  libicu-dev libuchardet-dev libpoppler-cpp-dev libgumbo-dev libcmark-dev
+  libarchive-dev libpugixml-dev libzstd-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # test fixtures and the retrieval-quality corpus (Chinese manual pages)
+  poppler-utils manpages-zh
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,66 @@
+// Text analysis for keyword search: turns text into index terms. Used by the FTS5 tokenizer
+// ("deepkb", see fts5_tokenizer.h) for documents and by the query builder for queries, so both
+// sides agree exactly.
+//
+// Rules (documented in docs/search.md; measured in bench/quality):
+//  - Every term is NFKC + case folded (ICU), so full-width/half-width and case differences
+//    vanish ("ＡＢＣ" == "abc").
+//  - Latin/digit text: maximal identifiers made of letter/digit runs joined by the connectors
+//    - _ . / @ + # : and '  (e.g. "ppr-9087", "c++", "node.js", "a@b.com") are kept whole,
+//    and their letter/digit parts are emitted too (colocated), so both "PPR-9087" and "9087"
+//    match. A trailing "++" or "#" right after letters is part of the identifier ("C++", "C#").
+//  - CJK (Han, Hiragana, Katakana) runs: overlapping character bigrams at every position, the
+//    run's last character as a unigram (so a single-character query can match via prefix), and
+//    ICU dictionary words of 3+ characters colocated at their first character.
+//  - Everything else (punctuation, symbols, whitespace, invalid UTF-8) separates terms.
+// Terms longer than kMaxTermBytes are truncated at a code point boundary.
+//
+// Offsets are byte offsets into the original (un-normalised) input, so FTS5 highlight() and
+// snippet() mark the user's own text.
+// Thread safety: reentrant (ICU break iterators are per thread).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace deepkb::fulltext {
+
+inline constexpr size_t kMaxTermBytes = 64;
+
+struct Term {
+  std::string text;       // normalised term
+  size_t start = 0;       // byte offsets into the analysed input
+  size_t end = 0;
+  bool colocated = false; // same position as the previous term (FTS5_TOKEN_COLOCATED)
+};
+
+// Document-side analysis: calls `emit` for every term in order. Returning false from emit
+// stops the analysis early.
+void AnalyzeDocument(std::string_view text, const std::function<bool(const Term&)>& emit);
+
+// Convenience for tests.
+std::vector<Term> AnalyzeDocument(std::string_view text);
+
+// Query-side analysis result: each query word becomes one clause.
+struct QueryClause {
+  enum class Kind {
+    kTerm,    // one term
+    kPhrase,  // CJK bigrams that must appear consecutively
+    kPrefix,  // single CJK character: prefix match on bigrams/unigram
+  };
+  Kind kind = Kind::kTerm;
+  std::vector<std::string> terms;
+  std::string display;  // the query word as the user wrote it (normalised)
+};
+
+// Splits a user query into clauses. CJK runs are segmented into words with ICU; common
+// single-character function words (的 了 是 在 和 ...) and all punctuation are dropped.
+std::vector<QueryClause> AnalyzeQuery(std::string_view query);
+
+// NFKC + case folding of arbitrary UTF-8 (invalid sequences become U+FFFD).
+std::string NormalizeForSearch(std::string_view text);
+
+}  // namespace deepkb::fulltext

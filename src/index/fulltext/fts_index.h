@@ -1,0 +1,64 @@
+// FtsIndex: the per-collection FTS5 full-text index over chunks.
+//
+// Layout: for collection id N, a view fts_src_N (chunk id, document row id, document title,
+// chunk heading path, chunk text — joined from chunks and documents, live documents of that
+// collection only) and an external-content FTS5 table fts_N(title, headings, body) over it,
+// tokenised by "deepkb". The text is stored once (in chunks); FTS5 keeps only the index.
+// External content means we maintain the index explicitly, in the caller's transaction:
+//   - IndexDocument() after the chunks and document row are written;
+//   - UnindexDocument() BEFORE the document row or its chunks change (FTS5 needs the old
+//     values to remove them).
+//
+// Ranking: bm25 with column weights (title 4, headings 2, body 1 by default); score returned to
+// callers is -bm25 (higher is better).
+// Thread safety: like the Database it is given (one thread at a time per connection).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "index/fulltext/query_builder.h"
+#include "storage/sqlite.h"
+
+namespace deepkb::fulltext {
+
+struct FieldWeights {
+  double title = 4.0;
+  double headings = 2.0;
+  double body = 1.0;
+};
+
+struct FtsHit {
+  int64_t chunk_id = 0;
+  int64_t document_row_id = 0;
+  double score = 0;        // -bm25: higher is better
+  std::string highlight;   // snippet of the body with matches wrapped in <mark>…</mark>
+};
+
+class FtsIndex {
+ public:
+  explicit FtsIndex(storage::Database& db) : db_(db) {}
+
+  // Creates the view and FTS table for a collection (idempotent).
+  Status CreateForCollection(int64_t collection_id);
+  Status DropForCollection(int64_t collection_id);
+
+  Status IndexDocument(int64_t collection_id, int64_t document_row_id);
+  Status UnindexDocument(int64_t collection_id, int64_t document_row_id);
+
+  // Top `limit` chunks for the query (empty vector for an empty query).
+  Result<std::vector<FtsHit>> Search(int64_t collection_id, const MatchQuery& query, int limit,
+                                     const FieldWeights& weights = {});
+
+  // FTS5 'integrity-check' against the content view; DataLoss on mismatch.
+  Status IntegrityCheck(int64_t collection_id);
+  // Rebuilds the index of a collection from its content ('rebuild').
+  Status Rebuild(int64_t collection_id);
+
+ private:
+  storage::Database& db_;
+};
+
+}  // namespace deepkb::fulltext

@@ -1,0 +1,114 @@
+// KbStore: typed access to the KB tables (collections, documents, chunks, change log, meta).
+//
+// It does not open transactions by itself except where a method says so; the KB service
+// (kb/) groups calls into one Transaction so that a document, its chunks, its full-text rows
+// and its change-log entry commit together or not at all.
+//
+// Thread safety: like Database, one thread at a time. Ownership: borrows the Database, which
+// must outlive the store.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "storage/sqlite.h"
+
+namespace deepkb::storage {
+
+struct CollectionRow {
+  int64_t id = 0;
+  std::string name;
+  std::string embedder = "ngram-hash";
+  int dim = 0;
+  int chunk_tokens = 512;
+  int chunk_overlap = 64;
+  int64_t created_at = 0;  // unix ms
+  // Filled by ListCollections/GetCollection: live (non-tombstoned) documents and their chunks.
+  int64_t documents = 0;
+  int64_t chunks = 0;
+};
+
+struct DocumentRow {
+  int64_t id = 0;  // row id
+  int64_t collection_id = 0;
+  std::string doc_id;
+  uint64_t version = 0;  // HLC of the last write (create, update or delete)
+  std::string origin_node;
+  std::string content_hash;  // SHA-256 hex of the original bytes ("" for tombstones)
+  std::string title;
+  std::string source;  // where it came from: a path or a name given by the client
+  std::string mime;
+  std::string metadata_json = "{}";
+  int64_t size_bytes = 0;
+  int64_t chunk_count = 0;
+  bool deleted = false;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+struct ChunkRow {
+  int64_t id = 0;
+  int64_t document_id = 0;
+  int ordinal = 0;
+  std::string text;
+  int64_t char_start = 0;  // code point offsets into the document's extracted text
+  int64_t char_end = 0;
+  int page = 0;  // 1-based; 0 when the format has no pages
+  std::string heading_path;  // "Chapter 1 > Section 2" ("" when none)
+  int token_count = 0;
+};
+
+struct ChangeRow {
+  int64_t seq = 0;
+  std::string collection;
+  std::string doc_id;
+  uint64_t hlc = 0;
+  std::string node_id;
+  bool deleted = false;
+  std::string content_hash;
+  int64_t created_at = 0;
+};
+
+class KbStore {
+ public:
+  explicit KbStore(Database& db) : db_(db) {}
+
+  // Node identity (random, created on first call and stored in meta).
+  Result<std::string> NodeId();
+  // Highest HLC stored anywhere (documents/changes), so the clock can resume above it.
+  Result<uint64_t> MaxHlc();
+
+  // AlreadyExists if the name is taken. Returns the row with its id.
+  Result<CollectionRow> InsertCollection(const CollectionRow& c);
+  Result<CollectionRow> GetCollection(const std::string& name);  // NotFound
+  Result<std::vector<CollectionRow>> ListCollections();
+  // Removes the collection row and (cascade) its documents and chunks.
+  Status DeleteCollection(int64_t collection_id);
+
+  // NotFound when absent. Tombstones are returned (deleted=true).
+  Result<DocumentRow> GetDocument(int64_t collection_id, const std::string& doc_id);
+  // Live documents ordered by doc_id, starting after `after_doc_id` ("" = from the start).
+  Result<std::vector<DocumentRow>> ListDocuments(int64_t collection_id,
+                                                 const std::string& after_doc_id, int limit);
+  // Inserts or updates by (collection_id, doc_id); returns the row id.
+  Result<int64_t> UpsertDocument(const DocumentRow& d);
+
+  Result<std::vector<ChunkRow>> GetChunks(int64_t document_row_id);
+  Result<std::vector<ChunkRow>> GetChunksByIds(const std::vector<int64_t>& chunk_ids);
+  Status DeleteChunks(int64_t document_row_id);
+  // Inserts chunks for a document (ids are assigned and written back).
+  Status InsertChunks(int64_t document_row_id, std::vector<ChunkRow>& chunks);
+
+  // Appends to the change feed; returns the new seq.
+  Result<int64_t> AppendChange(const ChangeRow& c);
+  Result<std::vector<ChangeRow>> ChangesSince(int64_t seq, int limit);
+  Result<int64_t> LastChangeSeq();
+
+ private:
+  Database& db_;
+};
+
+}  // namespace deepkb::storage
