@@ -18,6 +18,8 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kUnimplemented: return "unimplemented";
     case StatusCode::kDeadlineExceeded: return "deadline_exceeded";
     case StatusCode::kAborted: return "aborted";
+    case StatusCode::kTooLarge: return "too_large";
+    case StatusCode::kUnsupportedMedia: return "unsupported_media_type";
   }
   return "unknown";
 }
@@ -49,6 +51,8 @@ Status UnavailableError(std::string m) { return {StatusCode::kUnavailable, std::
 Status DataLossError(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 Status UnimplementedError(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
+Status TooLargeError(std::string m) { return {StatusCode::kTooLarge, std::move(m)}; }
+Status UnsupportedMediaError(std::string m) { return {StatusCode::kUnsupportedMedia, std::move(m)}; }
 
 int ExitCodeFor(const Status& s) {
   switch (s.code()) {

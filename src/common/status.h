@@ -35,6 +35,8 @@ enum class StatusCode {
   kUnimplemented,
   kDeadlineExceeded,
   kAborted,
+  kTooLarge,            // input over a size limit (HTTP 413)
+  kUnsupportedMedia,     // file/content type not supported (HTTP 415)
 };
 
 // "invalid_argument", "not_found", ... (the canonical snake_case names used on the wire).
@@ -76,6 +78,8 @@ Status UnavailableError(std::string msg);
 Status DataLossError(std::string msg);
 Status InternalError(std::string msg);
 Status UnimplementedError(std::string msg);
+Status TooLargeError(std::string msg);
+Status UnsupportedMediaError(std::string msg);
 
 // CLI exit codes fixed by CONTRACT.md: 0 success, 1 runtime failure, 2 usage error, 3 not found,
 // 4 permission denied, 5 unavailable, 6 data corruption.

@@ -1,1 +1,456 @@
-// placeholder: being written
+// KbStore: typed reads and writes of the v1 tables (see schema.cc for the DDL).
+//
+// Notes on representation:
+//  - HLC values (documents.version, changes.hlc) are uint64 bit-cast to int64 for storage. For
+//    realistic clocks the top bit is never set, but MaxHlc compares as unsigned regardless.
+//  - documents.chunk_count is kept equal to the number of chunk rows by InsertChunks and
+//    DeleteChunks, so collection statistics can sum it instead of scanning the chunks table.
+//  - Timestamps left at 0 by the caller are filled with the current wall clock (unix ms).
+#include "storage/kb_store.h"
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <unordered_set>
+#include <utility>
+
+#include "common/hash.h"
+
+namespace deepkb::storage {
+namespace {
+
+int64_t NowMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t ToStored(uint64_t hlc) { return std::bit_cast<int64_t>(hlc); }
+uint64_t FromStored(int64_t v) { return std::bit_cast<uint64_t>(v); }
+
+// Column lists shared by the SELECTs below and the matching row readers.
+constexpr char kCollectionColumns[] =
+    "c.id, c.name, c.embedder, c.dim, c.chunk_tokens, c.chunk_overlap, c.created_at, "
+    "COALESCE(s.documents, 0), COALESCE(s.chunks, 0)";
+// Live-document statistics per collection, joined to collections as `s`. The aggregate runs over
+// the documents table only (chunk_count is maintained by InsertChunks/DeleteChunks).
+constexpr char kCollectionStatsJoin[] =
+    " FROM collections c LEFT JOIN ("
+    "SELECT collection_id, COUNT(*) AS documents, SUM(chunk_count) AS chunks "
+    "FROM documents WHERE deleted = 0 GROUP BY collection_id) s ON s.collection_id = c.id";
+
+constexpr char kDocumentColumns[] =
+    "id, collection_id, doc_id, version, origin_node, content_hash, title, source, mime, "
+    "metadata, size_bytes, chunk_count, deleted, created_at, updated_at";
+
+constexpr char kChunkColumns[] =
+    "id, document_id, ordinal, text, char_start, char_end, page, heading_path, token_count";
+
+constexpr char kChangeColumns[] =
+    "seq, collection, doc_id, hlc, node_id, deleted, content_hash, created_at";
+
+CollectionRow ReadCollection(const Statement& s) {
+  CollectionRow c;
+  c.id = s.ColumnInt(0);
+  c.name = s.ColumnText(1);
+  c.embedder = s.ColumnText(2);
+  c.dim = static_cast<int>(s.ColumnInt(3));
+  c.chunk_tokens = static_cast<int>(s.ColumnInt(4));
+  c.chunk_overlap = static_cast<int>(s.ColumnInt(5));
+  c.created_at = s.ColumnInt(6);
+  c.documents = s.ColumnInt(7);
+  c.chunks = s.ColumnInt(8);
+  return c;
+}
+
+DocumentRow ReadDocument(const Statement& s) {
+  DocumentRow d;
+  d.id = s.ColumnInt(0);
+  d.collection_id = s.ColumnInt(1);
+  d.doc_id = s.ColumnText(2);
+  d.version = FromStored(s.ColumnInt(3));
+  d.origin_node = s.ColumnText(4);
+  d.content_hash = s.ColumnText(5);
+  d.title = s.ColumnText(6);
+  d.source = s.ColumnText(7);
+  d.mime = s.ColumnText(8);
+  d.metadata_json = s.ColumnText(9);
+  d.size_bytes = s.ColumnInt(10);
+  d.chunk_count = s.ColumnInt(11);
+  d.deleted = s.ColumnInt(12) != 0;
+  d.created_at = s.ColumnInt(13);
+  d.updated_at = s.ColumnInt(14);
+  return d;
+}
+
+ChunkRow ReadChunk(const Statement& s) {
+  ChunkRow c;
+  c.id = s.ColumnInt(0);
+  c.document_id = s.ColumnInt(1);
+  c.ordinal = static_cast<int>(s.ColumnInt(2));
+  c.text = s.ColumnText(3);
+  c.char_start = s.ColumnInt(4);
+  c.char_end = s.ColumnInt(5);
+  c.page = static_cast<int>(s.ColumnInt(6));
+  c.heading_path = s.ColumnText(7);
+  c.token_count = static_cast<int>(s.ColumnInt(8));
+  return c;
+}
+
+ChangeRow ReadChange(const Statement& s) {
+  ChangeRow c;
+  c.seq = s.ColumnInt(0);
+  c.collection = s.ColumnText(1);
+  c.doc_id = s.ColumnText(2);
+  c.hlc = FromStored(s.ColumnInt(3));
+  c.node_id = s.ColumnText(4);
+  c.deleted = s.ColumnInt(5) != 0;
+  c.content_hash = s.ColumnText(6);
+  c.created_at = s.ColumnInt(7);
+  return c;
+}
+
+// Runs `body` inside SAVEPOINT `name`: released on success, rolled back to on failure. Works both
+// inside a caller's Transaction and on its own (then it is a transaction by itself), which makes
+// multi-statement methods atomic without nesting BEGIN.
+template <typename Fn>
+Status WithSavepoint(Database& db, const char* name, Fn&& body) {
+  const std::string sp(name);
+  RETURN_IF_ERROR(db.Exec("SAVEPOINT " + sp));
+  Status st = body();
+  if (st.ok()) {
+    st = db.Exec("RELEASE " + sp);
+    if (st.ok()) return st;
+  }
+  // Undo this method's writes and drop the savepoint; the caller's transaction (if any) stays.
+  (void)db.Exec("ROLLBACK TO " + sp);
+  (void)db.Exec("RELEASE " + sp);
+  return st;
+}
+
+// Unsigned maximum of an HLC column stored bit-cast: values with the top bit set read as
+// negative int64 but are the largest as uint64, so they win when present.
+Result<uint64_t> MaxStoredHlc(Database& db, const std::string& column, const std::string& table) {
+  ASSIGN_OR_RETURN(Statement s, db.Prepare("SELECT MAX(CASE WHEN " + column + " < 0 THEN " +
+                                           column + " END), MAX(" + column + ") FROM " + table));
+  ASSIGN_OR_RETURN(const bool row, s.Step());
+  if (!row) return uint64_t{0};
+  if (!s.ColumnIsNull(0)) return FromStored(s.ColumnInt(0));
+  if (!s.ColumnIsNull(1)) return FromStored(s.ColumnInt(1));
+  return uint64_t{0};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Node identity and clock
+
+Result<std::string> KbStore::NodeId() {
+  static constexpr char kSelect[] = "SELECT value FROM meta WHERE key = 'node_id'";
+  {
+    ASSIGN_OR_RETURN(Statement s, db_.Prepare(kSelect));
+    ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (row) return s.ColumnText(0);
+  }
+  // First call on this database. DO NOTHING + re-read makes a concurrent first call by another
+  // connection harmless: whichever insert lands first is the node id for both.
+  ASSIGN_OR_RETURN(Statement ins, db_.Prepare("INSERT INTO meta(key, value) VALUES ('node_id', ?) "
+                                              "ON CONFLICT(key) DO NOTHING"));
+  ins.Bind(1, RandomHex(16));
+  RETURN_IF_ERROR(ins.Run());
+  ASSIGN_OR_RETURN(std::string id, db_.QueryText(kSelect));
+  return id;
+}
+
+Result<uint64_t> KbStore::MaxHlc() {
+  ASSIGN_OR_RETURN(const uint64_t docs, MaxStoredHlc(db_, "version", "documents"));
+  ASSIGN_OR_RETURN(const uint64_t changes, MaxStoredHlc(db_, "hlc", "changes"));
+  return std::max(docs, changes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collections
+
+Result<CollectionRow> KbStore::InsertCollection(const CollectionRow& c) {
+  if (c.name.empty()) return InvalidArgumentError("collection name must not be empty");
+  CollectionRow out = c;
+  if (out.created_at == 0) out.created_at = NowMillis();
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare("INSERT INTO collections(name, embedder, dim, "
+                                            "chunk_tokens, chunk_overlap, created_at) "
+                                            "VALUES (?, ?, ?, ?, ?, ?)"));
+  s.Bind(1, out.name)
+      .Bind(2, out.embedder)
+      .Bind(3, out.dim)
+      .Bind(4, out.chunk_tokens)
+      .Bind(5, out.chunk_overlap)
+      .Bind(6, out.created_at);
+  if (Status st = s.Run(); !st.ok()) {
+    if (st.code() == StatusCode::kAlreadyExists) {
+      return AlreadyExistsError("collection '" + c.name + "' already exists");
+    }
+    return st.WithContext("insert collection '" + c.name + "'");
+  }
+  out.id = db_.LastInsertRowId();
+  out.documents = 0;
+  out.chunks = 0;
+  return out;
+}
+
+Result<CollectionRow> KbStore::GetCollection(const std::string& name) {
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare(std::string("SELECT ") + kCollectionColumns +
+                                            kCollectionStatsJoin + " WHERE c.name = ?"));
+  s.Bind(1, name);
+  ASSIGN_OR_RETURN(const bool row, s.Step());
+  if (!row) return NotFoundError("collection '" + name + "' does not exist");
+  return ReadCollection(s);
+}
+
+Result<std::vector<CollectionRow>> KbStore::ListCollections() {
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare(std::string("SELECT ") + kCollectionColumns +
+                                            kCollectionStatsJoin + " ORDER BY c.name"));
+  std::vector<CollectionRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadCollection(s));
+  }
+  return out;
+}
+
+Status KbStore::DeleteCollection(int64_t collection_id) {
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare("DELETE FROM collections WHERE id = ?"));
+  s.Bind(1, collection_id);
+  RETURN_IF_ERROR(s.Run());
+  if (db_.Changes() == 0) {
+    return NotFoundError("collection id " + std::to_string(collection_id) + " does not exist");
+  }
+  return Status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documents
+
+Result<DocumentRow> KbStore::GetDocument(int64_t collection_id, const std::string& doc_id) {
+  ASSIGN_OR_RETURN(Statement s,
+                   db_.Prepare(std::string("SELECT ") + kDocumentColumns +
+                               " FROM documents WHERE collection_id = ? AND doc_id = ?"));
+  s.Bind(1, collection_id).Bind(2, doc_id);
+  ASSIGN_OR_RETURN(const bool row, s.Step());
+  if (!row) return NotFoundError("document '" + doc_id + "' does not exist in this collection");
+  return ReadDocument(s);
+}
+
+Result<std::vector<DocumentRow>> KbStore::ListDocuments(int64_t collection_id,
+                                                        const std::string& after_doc_id,
+                                                        int limit) {
+  if (limit <= 0) return InvalidArgumentError("list documents: limit must be positive");
+  // Walks the UNIQUE(collection_id, doc_id) index in order; tombstones are skipped.
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare(std::string("SELECT ") + kDocumentColumns +
+                                            " FROM documents WHERE collection_id = ? "
+                                            "AND doc_id > ? AND deleted = 0 "
+                                            "ORDER BY doc_id LIMIT ?"));
+  s.Bind(1, collection_id).Bind(2, after_doc_id).Bind(3, limit);
+  std::vector<DocumentRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadDocument(s));
+  }
+  return out;
+}
+
+Result<int64_t> KbStore::UpsertDocument(const DocumentRow& d) {
+  if (d.doc_id.empty()) return InvalidArgumentError("document id must not be empty");
+  const int64_t now = NowMillis();
+  // created_at is kept from the first insert; every other column takes the new value.
+  ASSIGN_OR_RETURN(
+      Statement s,
+      db_.Prepare("INSERT INTO documents(collection_id, doc_id, version, origin_node, "
+                  "content_hash, title, source, mime, metadata, size_bytes, chunk_count, "
+                  "deleted, created_at, updated_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                  "ON CONFLICT(collection_id, doc_id) DO UPDATE SET "
+                  "version = excluded.version, origin_node = excluded.origin_node, "
+                  "content_hash = excluded.content_hash, title = excluded.title, "
+                  "source = excluded.source, mime = excluded.mime, "
+                  "metadata = excluded.metadata, size_bytes = excluded.size_bytes, "
+                  "chunk_count = excluded.chunk_count, deleted = excluded.deleted, "
+                  "updated_at = excluded.updated_at "
+                  "RETURNING id"));
+  s.Bind(1, d.collection_id)
+      .Bind(2, d.doc_id)
+      .Bind(3, ToStored(d.version))
+      .Bind(4, d.origin_node)
+      .Bind(5, d.content_hash)
+      .Bind(6, d.title)
+      .Bind(7, d.source)
+      .Bind(8, d.mime)
+      .Bind(9, d.metadata_json.empty() ? std::string("{}") : d.metadata_json)
+      .Bind(10, d.size_bytes)
+      .Bind(11, d.chunk_count)
+      .Bind(12, d.deleted ? 1 : 0)
+      .Bind(13, d.created_at != 0 ? d.created_at : now)
+      .Bind(14, d.updated_at != 0 ? d.updated_at : now);
+  auto row = s.Step();
+  if (!row.ok()) {
+    Status st = row.status();
+    if (st.code() == StatusCode::kFailedPrecondition) {
+      // The only non-unique constraint a caller can hit here is the foreign key.
+      return FailedPreconditionError("upsert document '" + d.doc_id + "': collection id " +
+                                     std::to_string(d.collection_id) + " does not exist (" +
+                                     st.message() + ")");
+    }
+    return st.WithContext("upsert document '" + d.doc_id + "'");
+  }
+  if (!*row) return InternalError("upsert document '" + d.doc_id + "': no row id returned");
+  const int64_t id = s.ColumnInt(0);
+  RETURN_IF_ERROR(s.Run());  // finish the statement so the write is complete
+  return id;
+}
+
+Result<std::vector<DocumentRow>> KbStore::GetDocumentsByRowIds(
+    const std::vector<int64_t>& row_ids) {
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare(std::string("SELECT ") + kDocumentColumns +
+                                            " FROM documents WHERE id = ?"));
+  std::vector<DocumentRow> out;
+  std::unordered_set<int64_t> seen;
+  for (const int64_t id : row_ids) {
+    if (!seen.insert(id).second) continue;
+    s.Reset();
+    s.Bind(1, id);
+    ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (row) out.push_back(ReadDocument(s));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chunks
+
+Result<std::vector<ChunkRow>> KbStore::GetChunks(int64_t document_row_id) {
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare(std::string("SELECT ") + kChunkColumns +
+                                            " FROM chunks WHERE document_id = ? ORDER BY ordinal"));
+  s.Bind(1, document_row_id);
+  std::vector<ChunkRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadChunk(s));
+  }
+  return out;
+}
+
+Result<std::vector<ChunkRow>> KbStore::GetChunksByIds(const std::vector<int64_t>& chunk_ids) {
+  // One primary-key lookup per id with a reused statement: keeps the caller's order (search
+  // ranking) without sorting, and needs no limit on the number of bound variables.
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare(std::string("SELECT ") + kChunkColumns +
+                                            " FROM chunks WHERE id = ?"));
+  std::vector<ChunkRow> out;
+  out.reserve(chunk_ids.size());
+  for (const int64_t id : chunk_ids) {
+    s.Reset();
+    s.Bind(1, id);
+    ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (row) out.push_back(ReadChunk(s));
+  }
+  return out;
+}
+
+Status KbStore::DeleteChunks(int64_t document_row_id) {
+  return WithSavepoint(db_, "delete_chunks", [&]() -> Status {
+    ASSIGN_OR_RETURN(Statement del, db_.Prepare("DELETE FROM chunks WHERE document_id = ?"));
+    del.Bind(1, document_row_id);
+    RETURN_IF_ERROR(del.Run());
+    ASSIGN_OR_RETURN(Statement upd,
+                     db_.Prepare("UPDATE documents SET chunk_count = 0 WHERE id = ?"));
+    upd.Bind(1, document_row_id);
+    return upd.Run();
+  });
+}
+
+Status KbStore::InsertChunks(int64_t document_row_id, std::vector<ChunkRow>& chunks) {
+  std::vector<int64_t> ids;
+  ids.reserve(chunks.size());
+  Status st = WithSavepoint(db_, "insert_chunks", [&]() -> Status {
+    ASSIGN_OR_RETURN(Statement ins,
+                     db_.Prepare("INSERT INTO chunks(document_id, ordinal, text, char_start, "
+                                 "char_end, page, heading_path, token_count) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+    for (const ChunkRow& c : chunks) {
+      ins.Reset();
+      ins.Bind(1, document_row_id)
+          .Bind(2, c.ordinal)
+          .Bind(3, c.text)
+          .Bind(4, c.char_start)
+          .Bind(5, c.char_end)
+          .Bind(6, c.page)
+          .Bind(7, c.heading_path)
+          .Bind(8, c.token_count);
+      if (Status s = ins.Run(); !s.ok()) {
+        if (s.code() == StatusCode::kFailedPrecondition) {
+          return FailedPreconditionError("insert chunks: document row " +
+                                         std::to_string(document_row_id) + " does not exist (" +
+                                         s.message() + ")");
+        }
+        return s.WithContext("insert chunk " + std::to_string(c.ordinal) + " of document row " +
+                             std::to_string(document_row_id));
+      }
+      ids.push_back(db_.LastInsertRowId());
+    }
+    ASSIGN_OR_RETURN(Statement upd,
+                     db_.Prepare("UPDATE documents SET chunk_count = "
+                                 "(SELECT COUNT(*) FROM chunks WHERE document_id = ?1) "
+                                 "WHERE id = ?1"));
+    upd.Bind(1, document_row_id);
+    return upd.Run();
+  });
+  RETURN_IF_ERROR(st);
+  // Write ids back only once everything is in, so a failed call leaves the input untouched.
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    chunks[i].id = ids[i];
+    chunks[i].document_id = document_row_id;
+  }
+  return Status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Change feed
+
+Result<int64_t> KbStore::AppendChange(const ChangeRow& c) {
+  ASSIGN_OR_RETURN(Statement s,
+                   db_.Prepare("INSERT INTO changes(collection, doc_id, hlc, node_id, deleted, "
+                               "content_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+  s.Bind(1, c.collection)
+      .Bind(2, c.doc_id)
+      .Bind(3, ToStored(c.hlc))
+      .Bind(4, c.node_id)
+      .Bind(5, c.deleted ? 1 : 0)
+      .Bind(6, c.content_hash)
+      .Bind(7, c.created_at != 0 ? c.created_at : NowMillis());
+  if (Status st = s.Run(); !st.ok()) return st.WithContext("append change");
+  return db_.LastInsertRowId();
+}
+
+Result<std::vector<ChangeRow>> KbStore::ChangesSince(int64_t seq, int limit) {
+  if (limit <= 0) return InvalidArgumentError("changes since: limit must be positive");
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare(std::string("SELECT ") + kChangeColumns +
+                                            " FROM changes WHERE seq > ? ORDER BY seq LIMIT ?"));
+  s.Bind(1, seq).Bind(2, limit);
+  std::vector<ChangeRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadChange(s));
+  }
+  return out;
+}
+
+Result<int64_t> KbStore::LastChangeSeq() {
+  // sqlite_sequence remembers the highest seq ever issued even if old changes were pruned; MAX
+  // covers a database where the sequence row does not exist yet.
+  return db_.QueryInt(
+      "SELECT MAX(COALESCE((SELECT MAX(seq) FROM changes), 0), "
+      "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0))");
+}
+
+}  // namespace deepkb::storage

@@ -95,11 +95,19 @@ class KbStore {
                                                  const std::string& after_doc_id, int limit);
   // Inserts or updates by (collection_id, doc_id); returns the row id.
   Result<int64_t> UpsertDocument(const DocumentRow& d);
+  // Documents by row id (tombstones included), each distinct existing id once, in the order of
+  // its first occurrence in `row_ids`; ids that do not exist are skipped.
+  Result<std::vector<DocumentRow>> GetDocumentsByRowIds(const std::vector<int64_t>& row_ids);
 
+  // Chunks of a document ordered by ordinal.
   Result<std::vector<ChunkRow>> GetChunks(int64_t document_row_id);
+  // Chunks in the order of `chunk_ids`; ids that do not exist are skipped.
   Result<std::vector<ChunkRow>> GetChunksByIds(const std::vector<int64_t>& chunk_ids);
+  // DeleteChunks and InsertChunks are atomic on their own (a savepoint, which nests inside the
+  // caller's Transaction) and keep documents.chunk_count equal to the number of chunk rows.
   Status DeleteChunks(int64_t document_row_id);
-  // Inserts chunks for a document (ids are assigned and written back).
+  // Inserts chunks for a document (ids are assigned and written back). AlreadyExists when an
+  // ordinal is already taken for this document; FailedPrecondition when the document is absent.
   Status InsertChunks(int64_t document_row_id, std::vector<ChunkRow>& chunks);
 
   // Appends to the change feed; returns the new seq.

@@ -1,1 +1,194 @@
-// placeholder: being written
+// Schema of the KB database and its forward migrations.
+//
+// On-disk format (schema v1). All timestamps are unix milliseconds. HLC values (documents.version,
+// changes.hlc) are uint64 stored bit-cast as SQLite's signed INTEGER; KbStore does the cast.
+//
+//   schema_version(id = 1, version)   exactly one row: the number of migrations applied
+//   meta(key, value)                  node_id (created by KbStore::NodeId), created_at, ...
+//   collections(id, name UNIQUE, embedder, dim, chunk_tokens, chunk_overlap, created_at)
+//   documents(id, collection_id → collections ON DELETE CASCADE, doc_id, version, origin_node,
+//             content_hash, title, source, mime, metadata, size_bytes, chunk_count, deleted,
+//             created_at, updated_at; UNIQUE(collection_id, doc_id))
+//   chunks(id, document_id → documents ON DELETE CASCADE, ordinal, text, char_start, char_end,
+//          page, heading_path, token_count; UNIQUE(document_id, ordinal))
+//   changes(seq AUTOINCREMENT, collection, doc_id, hlc, node_id, deleted, content_hash,
+//           created_at)
+//
+// Schema v2 adds:
+//   api_keys(id PRIMARY KEY, mac = hex HMAC-SHA256 of the key's secret under meta.api_key_secret,
+//            role, collections JSON array, created_at, expires_at (0 = never), revoked)
+//
+// Ids of collections, documents and chunks are AUTOINCREMENT, so an id is never reused after a
+// delete: the in-memory vector index, its snapshots and the per-collection full-text tables
+// (fts_<collection id>) refer to these ids, and a reused id could resurrect stale entries.
+//
+// Other modules depend on these column names (index/fulltext creates views over
+// `c.id, c.document_id, d.title, c.heading_path, c.text, d.collection_id, d.deleted`); renaming
+// a column needs a migration and a change there.
+//
+// Adding a migration: append a script to kMigrations and bump kSchemaVersion in schema.h.
+// Never edit a script that has shipped.
+#include "storage/schema.h"
+
+#include <array>
+#include <string>
+#include <string_view>
+
+namespace deepkb::storage {
+namespace {
+
+constexpr std::string_view kV1 = R"sql(
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY NOT NULL,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE collections (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  name          TEXT NOT NULL UNIQUE,
+  embedder      TEXT NOT NULL,
+  dim           INTEGER NOT NULL,
+  chunk_tokens  INTEGER NOT NULL,
+  chunk_overlap INTEGER NOT NULL,
+  created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE documents (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+  doc_id        TEXT NOT NULL,
+  version       INTEGER NOT NULL,
+  origin_node   TEXT NOT NULL DEFAULT '',
+  content_hash  TEXT NOT NULL DEFAULT '',
+  title         TEXT NOT NULL DEFAULT '',
+  source        TEXT NOT NULL DEFAULT '',
+  mime          TEXT NOT NULL DEFAULT '',
+  metadata      TEXT NOT NULL DEFAULT '{}',
+  size_bytes    INTEGER NOT NULL DEFAULT 0,
+  chunk_count   INTEGER NOT NULL DEFAULT 0,
+  deleted       INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL,
+  UNIQUE (collection_id, doc_id)
+);
+
+CREATE TABLE chunks (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  document_id  INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+  ordinal      INTEGER NOT NULL,
+  text         TEXT NOT NULL,
+  char_start   INTEGER NOT NULL DEFAULT 0,
+  char_end     INTEGER NOT NULL DEFAULT 0,
+  page         INTEGER NOT NULL DEFAULT 0,
+  heading_path TEXT NOT NULL DEFAULT '',
+  token_count  INTEGER NOT NULL DEFAULT 0
+);
+-- Serves GetChunks (ordered by ordinal) and the ON DELETE CASCADE lookup from documents.
+CREATE UNIQUE INDEX chunks_document_ordinal ON chunks(document_id, ordinal);
+
+CREATE TABLE changes (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  collection   TEXT NOT NULL,
+  doc_id       TEXT NOT NULL,
+  hlc          INTEGER NOT NULL,
+  node_id      TEXT NOT NULL,
+  deleted      INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+  content_hash TEXT NOT NULL DEFAULT '',
+  created_at   INTEGER NOT NULL
+);
+-- History of one document (sync and conflict resolution look changes up by document).
+CREATE INDEX changes_document ON changes(collection, doc_id, seq);
+
+INSERT INTO meta(key, value)
+  VALUES ('created_at', CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER));
+)sql";
+
+constexpr std::string_view kV2 = R"sql(
+CREATE TABLE api_keys (
+  id          TEXT PRIMARY KEY NOT NULL,
+  mac         TEXT NOT NULL,
+  role        TEXT NOT NULL CHECK (role IN ('admin', 'writer', 'reader', 'guest')),
+  collections TEXT NOT NULL DEFAULT '[]',
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL DEFAULT 0,
+  revoked     INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
+) WITHOUT ROWID;
+)sql";
+
+// kMigrations[i] brings the schema from version i to version i + 1.
+constexpr std::array<std::string_view, 2> kMigrations = {kV1, kV2};
+static_assert(kMigrations.size() == kSchemaVersion,
+              "every schema version needs exactly one migration script");
+
+// True when the database holds tables of its own but no schema_version: some other
+// application's file, which migrating would damage.
+Result<bool> HasForeignTables(Database& db) {
+  ASSIGN_OR_RETURN(const int64_t n,
+                   db.QueryInt("SELECT count(*) FROM sqlite_master "
+                               "WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"));
+  return n > 0;
+}
+
+Status RefuseNewer(int found) {
+  return FailedPreconditionError(
+      "database schema version " + std::to_string(found) + " is newer than this deepkb supports (" +
+      std::to_string(kSchemaVersion) + "); it was written by a newer deepkb — upgrade deepkb");
+}
+
+}  // namespace
+
+Result<int> SchemaVersion(Database& db) {
+  ASSIGN_OR_RETURN(const int64_t has_table,
+                   db.QueryInt("SELECT count(*) FROM sqlite_master "
+                               "WHERE type = 'table' AND name = 'schema_version'"));
+  if (has_table == 0) return 0;
+  ASSIGN_OR_RETURN(Statement stmt, db.Prepare("SELECT version FROM schema_version WHERE id = 1"));
+  ASSIGN_OR_RETURN(const bool row, stmt.Step());
+  if (!row) {
+    // The table and its row are written in the same transaction, so this is damage.
+    return DataLossError("schema_version table is empty; the database is damaged");
+  }
+  return static_cast<int>(stmt.ColumnInt(0));
+}
+
+Status Migrate(Database& db) { return MigrateTo(db, kSchemaVersion); }
+
+Status MigrateTo(Database& db, int version) {
+  if (version < 1 || version > kSchemaVersion) {
+    return InvalidArgumentError("no schema version " + std::to_string(version));
+  }
+  ASSIGN_OR_RETURN(const int start, SchemaVersion(db));
+  if (start > kSchemaVersion) return RefuseNewer(start);
+  if (start >= version) return Status();  // common case: no write, works read-only too
+
+  for (int target = start + 1; target <= version; ++target) {
+    Transaction tx(db);
+    RETURN_IF_ERROR(tx.Begin());
+    // Re-read under the write lock: another process may have migrated in the meantime.
+    ASSIGN_OR_RETURN(const int current, SchemaVersion(db));
+    if (current > kSchemaVersion) return RefuseNewer(current);
+    if (current >= target) continue;  // already applied; tx rolls back (nothing written)
+    if (current == 0) {
+      ASSIGN_OR_RETURN(const bool foreign, HasForeignTables(db));
+      if (foreign) {
+        return FailedPreconditionError(
+            "the database file holds tables but no deepkb schema; it was not created by deepkb "
+            "(point deepkb at an empty data directory)");
+      }
+    }
+    RETURN_IF_ERROR(
+        db.Exec("CREATE TABLE IF NOT EXISTS schema_version ("
+                "id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)"));
+    Status st = db.Exec(kMigrations[static_cast<size_t>(target - 1)]);
+    if (!st.ok()) return st.WithContext("schema migration to version " + std::to_string(target));
+    ASSIGN_OR_RETURN(Statement set,
+                     db.Prepare("INSERT INTO schema_version(id, version) VALUES (1, ?) "
+                                "ON CONFLICT(id) DO UPDATE SET version = excluded.version"));
+    set.Bind(1, target);
+    RETURN_IF_ERROR(set.Run());
+    RETURN_IF_ERROR(tx.Commit());
+  }
+  return Status();
+}
+
+}  // namespace deepkb::storage

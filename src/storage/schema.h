@@ -13,6 +13,7 @@
 //   chunks(id, document_id, ordinal, text, char_start, char_end, page, heading_path, token_count)
 //   changes(seq AUTOINCREMENT = the change feed, collection, doc_id, hlc, node_id, deleted,
 //           content_hash, created_at)
+// Schema v2: api_keys(id, mac, role, collections, created_at, expires_at, revoked).
 // Per-collection full-text tables (fts_<collection id>) are created by index/fulltext.
 #pragma once
 
@@ -21,10 +22,13 @@
 
 namespace deepkb::storage {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Brings `db` to kSchemaVersion. Idempotent.
 Status Migrate(Database& db);
+
+// Applies migrations up to `version` only (tests of upgrades from older schemas).
+Status MigrateTo(Database& db, int version);
 
 // Version recorded in the database (0 for a new, empty file).
 Result<int> SchemaVersion(Database& db);

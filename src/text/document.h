@@ -6,8 +6,9 @@
 // whose message says what is wrong and what to do:
 //   InvalidArgument     empty file, not text, malformed container, no extractable text
 //   PermissionDenied    encrypted / password-protected document
-//   Unimplemented       format not supported (message lists the supported ones)
-//   ResourceExhausted   larger than ParseOptions::max_bytes or nesting/expansion limits
+//   UnsupportedMedia    format not supported (message lists the supported ones)
+//   TooLarge            larger than ParseOptions::max_bytes or expansion limits (zip bombs)
+//   ResourceExhausted   out of memory while parsing
 // Thread safety: all functions are reentrant; no shared mutable state.
 #pragma once
 

@@ -15,6 +15,17 @@
 //  - Everything else (punctuation, symbols, whitespace, invalid UTF-8) separates terms.
 // Terms longer than kMaxTermBytes are truncated at a code point boundary.
 //
+// Details of the implementation that callers may notice:
+//  - A connector joins only when a letter/digit follows it, so "end." is "end" and "a--b" is
+//    two words; full-width connectors (－ ＿ ． ／ ＠ ＋ ＃ ： ＇) count as their ASCII forms.
+//    The whole identifier is emitted first and each letter/digit part after it, colocated.
+//  - Combining marks continue a word ("e" + U+0301 is one term, "é").
+//  - 々 〆 ー ゝ ゞ ヽ ヾ and (half-width) voicing marks count as CJK.
+//  - ICU's dictionary is fine-grained (数据库 → 数据/库, 连接池 → 连接/池), so 3+ character
+//    dictionary words are rare in Chinese; queries are built from the same segmentation.
+//  - A term never contains ASCII whitespace or control characters (the query side splits on
+//    whitespace), even where NFKC would introduce them.
+//
 // Offsets are byte offsets into the original (un-normalised) input, so FTS5 highlight() and
 // snippet() mark the user's own text.
 // Thread safety: reentrant (ICU break iterators are per thread).
@@ -31,10 +42,10 @@ namespace deepkb::fulltext {
 inline constexpr size_t kMaxTermBytes = 64;
 
 struct Term {
-  std::string text;       // normalised term
-  size_t start = 0;       // byte offsets into the analysed input
+  std::string text;  // normalised term
+  size_t start = 0;  // byte offsets into the analysed input
   size_t end = 0;
-  bool colocated = false; // same position as the previous term (FTS5_TOKEN_COLOCATED)
+  bool colocated = false;  // same position as the previous term (FTS5_TOKEN_COLOCATED)
 };
 
 // Document-side analysis: calls `emit` for every term in order. Returning false from emit

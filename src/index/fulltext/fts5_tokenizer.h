@@ -5,7 +5,13 @@
 // quoted MATCH string is emitted verbatim. This is what makes it impossible for user input to
 // reach FTS5's query parser: users never write MATCH syntax, we do.
 //
-// Must be called on every connection before it touches an fts_* table.
+// Also registers the auxiliary function deepkb_snippet(fts, column, open, close, ellipsis,
+// max_tokens): snippet() with correct highlighting of overlapping CJK bigrams (SQLite's own
+// snippet()/highlight() mis-handle tokens whose byte ranges overlap).
+//
+// Must be called on every connection before it touches an fts_* table. Idempotent: calling it
+// again on a connection that already has the tokenizer does nothing. FailedPrecondition when
+// SQLite was built without FTS5.
 #pragma once
 
 #include <sqlite3.h>

@@ -11,6 +11,20 @@
 //
 // Ranking: bm25 with column weights (title 4, headings 2, body 1 by default); score returned to
 // callers is -bm25 (higher is better).
+//
+// Notes:
+//  - Every method first makes sure the connection has the "deepkb" tokenizer (and the
+//    deepkb_snippet() function) registered; registration is idempotent per connection.
+//  - Search orders by bm25() with the weights bound per query (ORDER BY ... LIMIT keeps a
+//    running top-`limit`, so snippets and document ids are computed for few rows).
+//  - Highlights come from deepkb_snippet() (fts5_tokenizer.h), not FTS5's snippet(), which
+//    garbles text around overlapping CJK bigrams in SQLite 3.40.
+//  - Anything that changes what the content view returns for indexed rows (chunk text or
+//    heading path, document title, deleted flag, collection, or deleting rows, including by
+//    ON DELETE CASCADE) must be preceded by UnindexDocument(); otherwise the index no longer
+//    matches its content and IntegrityCheck() reports DataLoss (Rebuild() repairs it).
+//  - Not idempotent (FTS5 external-content semantics): IndexDocument() on a document that is
+//    already indexed, or UnindexDocument() on one that is not, also breaks that agreement.
 // Thread safety: like the Database it is given (one thread at a time per connection).
 #pragma once
 
@@ -33,8 +47,8 @@ struct FieldWeights {
 struct FtsHit {
   int64_t chunk_id = 0;
   int64_t document_row_id = 0;
-  double score = 0;        // -bm25: higher is better
-  std::string highlight;   // snippet of the body with matches wrapped in <mark>…</mark>
+  double score = 0;       // -bm25: higher is better
+  std::string highlight;  // snippet of the body with matches wrapped in <mark>…</mark>
 };
 
 class FtsIndex {
@@ -58,7 +72,10 @@ class FtsIndex {
   Status Rebuild(int64_t collection_id);
 
  private:
+  Status EnsureTokenizer();
+
   storage::Database& db_;
+  bool tokenizer_ready_ = false;  // RegisterFts5Tokenizer succeeded on db_
 };
 
 }  // namespace deepkb::fulltext

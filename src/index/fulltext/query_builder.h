@@ -17,7 +17,7 @@
 namespace deepkb::fulltext {
 
 struct MatchQuery {
-  std::string expression;            // "" when the query has no searchable terms
+  std::string expression;  // "" when the query has no searchable terms
   std::vector<QueryClause> clauses;
   bool empty() const { return expression.empty(); }
 };

@@ -1,0 +1,41 @@
+# deepkb — the two commands a new machine needs:  make run  ·  make test
+BUILD    ?= build
+JOBS     ?= $(shell nproc)
+LISTEN   ?= 127.0.0.1:8080
+DATA_DIR ?= ./data
+# CI (CI=true) treats warnings as errors.
+ifeq ($(CI),true)
+CMAKE_FLAGS += -DDEEPKB_WERROR=ON
+endif
+
+.PHONY: deps configure build run test test-asan bench clean
+
+deps:
+	bash scripts/install-deps.sh
+
+configure: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: configure
+	cmake --build $(BUILD) -j$(JOBS)
+
+# Installs, builds and starts the server with the embedded default: KB node + gateway on
+# 127.0.0.1:8080, data in ./data, sample collection "docs" made from this repository's docs/.
+run: build
+	./$(BUILD)/deepkb --data-dir $(DATA_DIR) serve --listen $(LISTEN) --sample-collection docs=docs
+
+# Installs, builds and runs every test.
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 900
+
+# Debug build with AddressSanitizer + UBSan running the unit tests (CI runs it after `make test`).
+test-asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDEEPKB_SANITIZE=ON -DDEEPKB_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest -L unit --output-on-failure -j$(JOBS) --timeout 900
+
+bench: build
+	bash bench/run.sh
+
+clean:
+	rm -rf $(BUILD) build-asan

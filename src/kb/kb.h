@@ -1,0 +1,146 @@
+// KnowledgeBase: the KB service of one node — collections, document writes (parse → chunk →
+// one SQLite transaction with document row, chunks, full-text rows and change-log entry),
+// keyword search, reads and verification.
+//
+// Durability: a write method that returns OK has committed its transaction (WAL,
+// synchronous=FULL); one that fails has changed nothing. Indexes are maintained in the same
+// transaction, so they can never disagree with the documents they index.
+//
+// Thread safety: all methods may be called from any thread. Parsing and chunking run without
+// locks (in the caller's thread); database access is serialised by an internal mutex around
+// the single connection. (A reader pool comes with the HTTP server.)
+//
+// Ownership: Open() returns the only owner. The data directory lock (DirLock) must be held by
+// the caller for as long as the KnowledgeBase lives.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/hlc.h"
+#include "common/status.h"
+#include "index/fulltext/fts_index.h"
+#include "storage/kb_store.h"
+#include "storage/sqlite.h"
+#include "text/chunker.h"
+#include "text/document.h"
+
+namespace deepkb::kb {
+
+using storage::ChunkRow;
+using storage::CollectionRow;
+using storage::DocumentRow;
+
+struct KbOptions {
+  text::ParseOptions parse;  // max file size etc.
+};
+
+struct CreateCollectionRequest {
+  std::string name;
+  std::string embedder = "ngram-hash";
+  int chunk_tokens = 512;
+  int chunk_overlap = 64;
+};
+
+struct PutDocumentRequest {
+  std::string collection;
+  std::string doc_id;
+  std::string bytes;              // raw file bytes (or UTF-8 text for JSON uploads)
+  text::Format format = text::Format::kUnknown;  // kUnknown: detect from file_name + bytes
+  std::string file_name;          // used for format detection
+  std::string title;              // overrides the parsed title when non-empty
+  std::string source;             // path or client-given origin
+  std::string metadata_json = "{}";  // must be a JSON object
+};
+
+struct PutResult {
+  enum class Outcome { kCreated, kUpdated, kUnchanged };
+  std::string doc_id;
+  uint64_t version = 0;
+  int64_t chunks = 0;
+  Outcome outcome = Outcome::kCreated;
+};
+std::string_view OutcomeName(PutResult::Outcome o);  // "created", "updated", "unchanged"
+
+struct SearchRequest {
+  std::string collection;
+  std::string query;
+  std::string mode = "keyword";  // keyword (hybrid|vector|auto arrive with the vector index)
+  int top_k = 10;
+};
+
+struct SearchHit {
+  std::string doc_id;
+  int64_t chunk_id = 0;
+  double score = 0;
+  int keyword_rank = 0;  // 1-based rank in the keyword path
+  std::string text;
+  std::string highlight;
+  std::string title;
+  std::string source;
+  int page = 0;
+  std::string heading_path;
+  std::string metadata_json = "{}";
+};
+
+struct SearchResponse {
+  std::vector<SearchHit> hits;
+  double took_ms = 0;
+};
+
+// Validates a collection name: 1-64 chars of [A-Za-z0-9_.-], starting with a letter or digit.
+Status ValidateCollectionName(const std::string& name);
+// Validates a document id: 1-512 bytes of valid UTF-8 without control characters.
+Status ValidateDocId(const std::string& doc_id);
+
+class KnowledgeBase {
+ public:
+  // Opens (creating if needed) <data_dir>/kb.db and migrates it.
+  static Result<std::unique_ptr<KnowledgeBase>> Open(const std::string& data_dir,
+                                                     const KbOptions& opts = {});
+
+  Result<CollectionRow> CreateCollection(const CreateCollectionRequest& req);
+  Result<std::vector<CollectionRow>> ListCollections();
+  Result<CollectionRow> GetCollection(const std::string& name);
+  // Deletes the collection with all its documents, chunks and index (one transaction).
+  Status DeleteCollection(const std::string& name);
+
+  // Parses, chunks and writes one document. Unchanged content (same hash, title, source and
+  // metadata) is a no-op that returns kUnchanged. A re-created tombstone gets a new version.
+  Result<PutResult> PutDocument(const PutDocumentRequest& req);
+  // Tombstones a live document (NotFound if absent or already deleted).
+  Result<uint64_t> DeleteDocument(const std::string& collection, const std::string& doc_id);
+
+  Result<DocumentRow> GetDocument(const std::string& collection, const std::string& doc_id);
+  Result<std::vector<ChunkRow>> GetDocumentChunks(const std::string& collection,
+                                                  const std::string& doc_id);
+  // Live documents ordered by id, after `cursor` (a doc id; "" for the first page).
+  Result<std::vector<DocumentRow>> ListDocuments(const std::string& collection,
+                                                 const std::string& cursor, int limit);
+
+  Result<SearchResponse> Search(const SearchRequest& req);
+
+  // SQLite integrity_check plus FTS5 integrity-check of every collection; DataLoss on failure.
+  Status Verify();
+
+  const std::string& node_id() const { return node_id_; }
+  const std::string& data_dir() const { return data_dir_; }
+
+ private:
+  KnowledgeBase(std::string data_dir, KbOptions opts, std::unique_ptr<storage::Database> db);
+
+  std::string data_dir_;
+  KbOptions opts_;
+  std::string node_id_;
+  HybridClock clock_;
+  std::mutex mu_;                           // serialises all access to db_/store_/fts_
+  std::unique_ptr<storage::Database> db_;   // guarded by mu_
+  storage::KbStore store_;                  // guarded by mu_
+  fulltext::FtsIndex fts_;                  // guarded by mu_
+};
+
+}  // namespace deepkb::kb

@@ -1,0 +1,148 @@
+// End-to-end tests of the deepkb binary: real process, real data directory, JSON output parsed
+// back, exit codes checked against CONTRACT.md.
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "common/hash.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct CmdResult {
+  int code = -1;
+  std::string out;
+};
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') q += "'\\''";
+    else q += c;
+  }
+  return q + "'";
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("cli_test_" + deepkb::RandomHex(6));
+    fs::create_directories(root_ / "corpus");
+    std::ofstream(root_ / "corpus" / "zh.txt") << "分布式数据库的一致性与复制。\n\n知识库检索依赖倒排索引。";
+    std::ofstream(root_ / "corpus" / "en.md") << "# Runbook\n\n## Restore\n\nFollow PPR-9087 to restore the cluster.";
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  CmdResult Deepkb(const std::string& args) {
+    const std::string cmd = std::string(DEEPKB_BIN) + " --data-dir " +
+                            Quote((root_ / "data").string()) + " " + args + " 2>/dev/null";
+    CmdResult r;
+    FILE* p = popen(cmd.c_str(), "r");
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+    const int st = pclose(p);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+  }
+
+  json DeepkbJson(const std::string& args, int expect_code = 0) {
+    CmdResult r = Deepkb(args);
+    EXPECT_EQ(r.code, expect_code) << args << "\n" << r.out;
+    auto j = json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r.out;
+    return j;
+  }
+
+  fs::path root_;
+};
+
+TEST_F(CliTest, TourCollectionsIngestSearchDocs) {
+  json c = DeepkbJson("collections create kb --json");
+  EXPECT_EQ(c["name"], "kb");
+  EXPECT_EQ(c["chunk_tokens"], 512);
+
+  json ing = DeepkbJson("ingest " + Quote((root_ / "corpus").string()) + " --collection kb --json");
+  EXPECT_EQ(ing["added"], 2);
+  EXPECT_EQ(ing["updated"], 0);
+  EXPECT_EQ(ing["unchanged"], 0);
+  EXPECT_EQ(ing["deleted"], 0);
+  EXPECT_TRUE(ing["failed"].empty());
+  EXPECT_GE(ing["chunks"].get<int>(), 2);
+  EXPECT_TRUE(ing.contains("seconds"));
+
+  json again = DeepkbJson("ingest " + Quote((root_ / "corpus").string()) + " -c kb --json");
+  EXPECT_EQ(again["unchanged"], 2);
+
+  json hits = DeepkbJson("search " + Quote("数据库的复制") + " --collection kb --json");
+  ASSERT_FALSE(hits["hits"].empty());
+  EXPECT_EQ(hits["hits"][0]["doc_id"], "corpus/zh.txt");
+  for (const char* key : {"doc_id", "chunk_id", "score", "keyword_rank", "text", "metadata"}) {
+    EXPECT_TRUE(hits["hits"][0].contains(key)) << key;
+  }
+  json id_hits = DeepkbJson("search PPR-9087 -c kb --json");
+  ASSERT_EQ(id_hits["hits"].size(), 1u);
+  EXPECT_EQ(id_hits["hits"][0]["title"], "Runbook");
+
+  json list = DeepkbJson("collections list --json");
+  ASSERT_EQ(list["collections"].size(), 1u);
+  EXPECT_EQ(list["collections"][0]["documents"], 2);
+
+  json docs = DeepkbJson("docs list -c kb --json");
+  ASSERT_EQ(docs["documents"].size(), 2u);
+  json show = DeepkbJson("docs show -c kb corpus/en.md --json");
+  EXPECT_EQ(show["title"], "Runbook");
+  ASSERT_FALSE(show["chunk_list"].empty());
+
+  json del = DeepkbJson("docs delete -c kb corpus/en.md --json");
+  EXPECT_EQ(del["deleted"], true);
+  EXPECT_TRUE(DeepkbJson("search PPR-9087 -c kb --json")["hits"].empty());
+
+  // Mirror: remove a file, re-ingest with --mirror.
+  fs::remove(root_ / "corpus" / "zh.txt");
+  json mir = DeepkbJson("ingest " + Quote((root_ / "corpus").string()) + " -c kb --mirror --json");
+  EXPECT_EQ(mir["deleted"], 1);
+  EXPECT_EQ(mir["added"], 1);  // en.md was deleted by hand, so it comes back
+}
+
+TEST_F(CliTest, ExitCodesFollowTheContract) {
+  EXPECT_EQ(Deepkb("no-such-command").code, 2);
+  EXPECT_EQ(Deepkb("search x").code, 2);  // missing --collection
+  EXPECT_EQ(Deepkb("search x --collection nope").code, 3);
+  EXPECT_EQ(Deepkb("collections create 'bad name'").code, 2);
+  ASSERT_EQ(Deepkb("collections create kb").code, 0);
+  EXPECT_EQ(Deepkb("collections create kb").code, 1);  // already exists: runtime failure
+  EXPECT_EQ(Deepkb("docs show -c kb missing").code, 3);
+  EXPECT_EQ(Deepkb("ingest /no/such/path -c kb").code, 3);
+  EXPECT_EQ(Deepkb("--version").code, 0);
+  EXPECT_EQ(Deepkb("--help").code, 0);
+}
+
+TEST_F(CliTest, HostileQueriesGiveResultsNotErrors) {
+  ASSERT_EQ(Deepkb("collections create kb").code, 0);
+  ASSERT_EQ(Deepkb("ingest " + Quote((root_ / "corpus").string()) + " -c kb").code, 0);
+  for (const char* q : {"\"", "NEAR(", "*", "AND", "OR", "(", ")", "...", "。！？", "-"}) {
+    json j = DeepkbJson("search " + Quote(q) + " -c kb --json");
+    EXPECT_TRUE(j["hits"].is_array()) << q;
+  }
+}
+
+TEST_F(CliTest, PartialIngestFailureReportsAndExitsNonZero) {
+  ASSERT_EQ(Deepkb("collections create kb").code, 0);
+  std::ofstream(root_ / "corpus" / "empty.txt") << "";
+  json j = DeepkbJson("ingest " + Quote((root_ / "corpus").string()) + " -c kb --json", 1);
+  EXPECT_EQ(j["added"], 2);
+  ASSERT_EQ(j["failed"].size(), 1u);
+  EXPECT_NE(j["failed"][0]["path"].get<std::string>().find("empty.txt"), std::string::npos);
+}
+
+}  // namespace

@@ -1,0 +1,1 @@
+// placeholder: written after fixtures land
