@@ -113,11 +113,12 @@ void RegisterKbCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
 
   // ---- ingest ------------------------------------------------------------------------------
   {
-    auto* ingest = app.add_subcommand(
-        "ingest",
-        "ingest files or folders into a collection (txt, md, html, pdf, docx; UTF-8, UTF-16, "
-        "GBK/GB18030, Big5). Unchanged files are skipped; prints added/updated/unchanged/"
-        "deleted/failed counts");
+    auto* ingest = app.add_subcommand("ingest", "ingest files or folders into a collection");
+    ingest->footer(
+        "Formats: txt, md, html, pdf, docx; text in UTF-8, UTF-16, GBK/GB18030 or Big5.\n"
+        "Document ids: a file argument gets its file name; files under a folder argument get\n"
+        "<folder name>/<relative path>. Unchanged files (same SHA-256) are skipped.\n"
+        "Prints added/updated/unchanged/deleted/failed counts; exits 1 if any file failed.");
     auto paths = std::make_shared<std::vector<std::string>>();
     auto opts = std::make_shared<kb::IngestOptions>();
     auto as_json = std::make_shared<bool>(false);

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
       "Data lives in --data-dir (SQLite, WAL). Run `deepkb <command> --help` for details."};
   app.set_version_flag("--version", "deepkb 0.1.0");
   app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommand: `deepkb serve --config f`
   app.set_config("--config", "", "read options from a TOML/INI file (every flag may be set there)");
 
   GlobalOptions g;

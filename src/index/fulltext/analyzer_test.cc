@@ -121,15 +121,10 @@ TEST(AnalyzerTest, Chinese_BigramsAndFinalUnigram) {
   }
 }
 
-TEST(AnalyzerTest, Chinese_DictionaryWordsOfThreeOrMoreColocated) {
-  // ICU's dictionary splits 中华人民共和国 into 中华 / 人民 / 共和国; only 共和国 is long
-  // enough to be indexed, at the position of 共.
-  EXPECT_EQ(Render("中华人民共和国"),
-            (V{"中华", "华人", "人民", "民共", "共和", "+共和国", "和国", "国"}));
+TEST(AnalyzerTest, Chinese_OnlyBigramsAndTheLastUnigramAreIndexed) {
+  EXPECT_EQ(Render("中华人民共和国"), (V{"中华", "华人", "人民", "民共", "共和", "和国", "国"}));
   for (const Term& t : AnalyzeDocument("这是中华人民共和国的图书馆和自然语言处理技术")) {
-    if (t.colocated) {
-      EXPECT_GE(t.text.size(), 9u) << t.text;  // 3+ CJK characters
-    }
+    EXPECT_FALSE(t.colocated) << t.text;  // no dictionary words next to the bigrams
   }
 }
 
@@ -140,7 +135,7 @@ TEST(AnalyzerTest, Chinese_SingleCharacterAndShortRuns) {
 }
 
 TEST(AnalyzerTest, Japanese_KanaAndMarksAreCjk) {
-  EXPECT_EQ(Render("テーブル"), (V{"テー", "+テーブル", "ーブ", "ブル", "ル"}));
+  EXPECT_EQ(Render("テーブル"), (V{"テー", "ーブ", "ブル", "ル"}));
   // Iteration mark 々 stays in the run.
   const V hito = Render("人々");
   EXPECT_EQ(hito, (V{"人々", "々"}));
@@ -233,16 +228,20 @@ TEST(AnalyzerTest, Query_Identifiers) {
   EXPECT_EQ(Query("the THE the"), (V{"T:the"}));
 }
 
-TEST(AnalyzerTest, Query_ChineseWordsBecomePhrases) {
-  // ICU splits 连接池 into 连接 / 池 and 中华人民共和国 into 中华 / 人民 / 共和国.
-  EXPECT_EQ(Query("连接池"), (V{"P:连接", "X:池"}));
-  EXPECT_EQ(Query("中华人民共和国"), (V{"P:中华", "P:人民", "P:共和 和国"}));
-  // 的 is a stop word and disappears; the rest are phrases of bigrams or prefixes.
+TEST(AnalyzerTest, Query_ChineseRunsBecomeBigramTerms) {
+  // Every bigram of a stretch of kept characters is its own term, across ICU word boundaries.
+  EXPECT_EQ(Query("连接池"), (V{"T:连接", "T:接池"}));
+  EXPECT_EQ(Query("中华人民共和国"),
+            (V{"T:中华", "T:华人", "T:人民", "T:民共", "T:共和", "T:和国"}));
+  // 的 (stop character) and 怎么 (question word) split the run into stretches.
   EXPECT_EQ(Query("数据库的连接池怎么配置"),
-            (V{"P:数据", "X:库", "P:连接", "X:池", "P:怎么", "P:配置"}));
+            (V{"T:数据", "T:据库", "T:连接", "T:接池", "T:配置"}));
   EXPECT_EQ(Query("的"), V{});
+  EXPECT_EQ(Query("怎么"), V{});
+  // A lone kept character becomes a prefix clause.
   EXPECT_EQ(Query("池"), (V{"X:池"}));
-  EXPECT_EQ(Query("说明"), (V{"P:说明"}));
+  EXPECT_EQ(Query("的池"), (V{"X:池"}));
+  EXPECT_EQ(Query("说明"), (V{"T:说明"}));
 }
 
 TEST(AnalyzerTest, Query_PunctuationAndEmptyDropped) {
@@ -257,7 +256,7 @@ TEST(AnalyzerTest, Query_DisplayIsNormalisedWord) {
   ASSERT_EQ(clauses.size(), 3u);
   EXPECT_EQ(clauses[0].display, "node.js");
   EXPECT_EQ(clauses[1].display, "连接");
-  EXPECT_EQ(clauses[2].display, "池");
+  EXPECT_EQ(clauses[2].display, "接池");
 }
 
 // Ad-hoc throughput check on mixed text (prints MB/s; the assertion is a loose floor so that

@@ -29,8 +29,8 @@ TEST(QueryBuilderTest, QuoteFtsString_DoublesQuotes) {
 TEST(QueryBuilderTest, Shapes) {
   EXPECT_EQ(BuildMatchQuery("PPR-9087").expression, "\"ppr-9087\"");
   EXPECT_EQ(BuildMatchQuery("ppr 9087").expression, "\"ppr\" OR \"9087\"");
-  EXPECT_EQ(BuildMatchQuery("连接池").expression, "\"连接\" OR \"池\" *");
-  EXPECT_EQ(BuildMatchQuery("共和国").expression, "\"共和 和国\"");
+  EXPECT_EQ(BuildMatchQuery("连接池").expression, "\"连接\" OR \"接池\"");
+  EXPECT_EQ(BuildMatchQuery("共和国").expression, "\"共和\" OR \"和国\"");
   EXPECT_EQ(BuildMatchQuery("池").expression, "\"池\" *");
   EXPECT_EQ(BuildMatchQuery("说明").expression, "\"说明\"");
   EXPECT_TRUE(BuildMatchQuery("").empty());
