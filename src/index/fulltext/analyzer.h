@@ -9,9 +9,12 @@
 //    - _ . / @ + # : and '  (e.g. "ppr-9087", "c++", "node.js", "a@b.com") are kept whole,
 //    and their letter/digit parts are emitted too (colocated), so both "PPR-9087" and "9087"
 //    match. A trailing "++" or "#" right after letters is part of the identifier ("C++", "C#").
-//  - CJK (Han, Hiragana, Katakana) runs: overlapping character bigrams at every position, the
-//    run's last character as a unigram (so a single-character query can match via prefix), and
-//    ICU dictionary words of 3+ characters colocated at their first character.
+//  - CJK (Han, Hiragana, Katakana) runs: overlapping character bigrams at every position and
+//    the run's last character as a unigram (so a single-character query can match via prefix).
+//  - Queries (AnalyzeQuery): identifiers and words as one term each; a CJK run is segmented
+//    with ICU only to drop stop characters (的 了 是 ...) and question words (怎么 如何 ...);
+//    every bigram of each remaining stretch becomes its own term, and a lone character a
+//    prefix clause. Measured in bench/quality against phrase-per-ICU-word queries.
 //  - Everything else (punctuation, symbols, whitespace, invalid UTF-8) separates terms.
 // Terms longer than kMaxTermBytes are truncated at a code point boundary.
 //
@@ -21,8 +24,8 @@
 //    The whole identifier is emitted first and each letter/digit part after it, colocated.
 //  - Combining marks continue a word ("e" + U+0301 is one term, "é").
 //  - 々 〆 ー ゝ ゞ ヽ ヾ and (half-width) voicing marks count as CJK.
-//  - ICU's dictionary is fine-grained (数据库 → 数据/库, 连接池 → 连接/池), so 3+ character
-//    dictionary words are rare in Chinese; queries are built from the same segmentation.
+//  - ICU's dictionary is fine-grained (数据库 → 数据/库, 连接池 → 连接/池); that is why no
+//    query clause depends on ICU word boundaries.
 //  - A term never contains ASCII whitespace or control characters (the query side splits on
 //    whitespace), even where NFKC would introduce them.
 //
@@ -55,7 +58,7 @@ void AnalyzeDocument(std::string_view text, const std::function<bool(const Term&
 // Convenience for tests.
 std::vector<Term> AnalyzeDocument(std::string_view text);
 
-// Query-side analysis result: each query word becomes one clause.
+// Query-side analysis result: one clause per term (see the rules above).
 struct QueryClause {
   enum class Kind {
     kTerm,    // one term
@@ -67,8 +70,9 @@ struct QueryClause {
   std::string display;  // the query word as the user wrote it (normalised)
 };
 
-// Splits a user query into clauses. CJK runs are segmented into words with ICU; common
-// single-character function words (的 了 是 在 和 ...) and all punctuation are dropped.
+// Splits a user query into clauses: identifiers/words → kTerm; CJK runs → bigram kTerms per
+// stretch between dropped stop characters / question words, lone characters → kPrefix;
+// punctuation dropped; duplicates removed.
 std::vector<QueryClause> AnalyzeQuery(std::string_view query);
 
 // NFKC + case folding of arbitrary UTF-8 (invalid sequences become U+FFFD).
