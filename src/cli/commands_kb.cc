@@ -135,8 +135,14 @@ void RegisterKbCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
       ProgressBar bar(!*as_json && ProgressBar::StderrIsTerminal());
       auto report = kb::IngestPaths(
           *db->kb, *paths, *opts, [&bar](const kb::IngestProgress& p) {
-            bar.Update(p.files_done, p.files_total, std::to_string(p.chunks) + " chunks",
-                       p.current);
+            const double mb = static_cast<double>(p.bytes_done) / 1e6;
+            char extra[64];
+            std::snprintf(extra, sizeof extra, "%lld chunks  %.1f MB",
+                          static_cast<long long>(p.chunks), mb);
+            bar.Update(p.files_done, p.files_total, extra, p.current,
+                       p.bytes_total > 0 ? static_cast<double>(p.bytes_done) /
+                                               static_cast<double>(p.bytes_total)
+                                         : -1);
           });
       bar.Finish();
       if (!report.ok()) { *exit_code = Fail(report.status()); return; }

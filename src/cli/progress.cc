@@ -33,20 +33,21 @@ std::string ProgressBar::FormatDuration(double seconds) {
 }
 
 void ProgressBar::Update(uint64_t done, uint64_t total, const std::string& extra,
-                         const std::string& current) {
+                         const std::string& current, double fraction) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
   if (drawn_ && done < total && now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;
   drawn_ = true;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
-  const double frac = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+  double frac = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+  if (fraction >= 0) frac = fraction > 1 ? 1 : fraction;
   constexpr int kWidth = 24;
   const int filled = static_cast<int>(frac * kWidth);
   std::string bar(static_cast<size_t>(filled), '#');
   bar.append(static_cast<size_t>(kWidth - filled), '-');
   const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
-  const double eta = rate > 0 ? static_cast<double>(total - done) / rate : -1;
+  const double eta = (frac > 0 && elapsed > 0) ? elapsed * (1 - frac) / frac : -1;
   // Keep the file name short so the line fits an 80-column terminal.
   std::string name = current;
   if (name.size() > 28) {

@@ -16,7 +16,10 @@ class ProgressBar {
   ~ProgressBar();
 
   // done/total in items (files); extra is shown after the counters (e.g. "1234 chunks").
-  void Update(uint64_t done, uint64_t total, const std::string& extra, const std::string& current);
+  // `fraction` (0..1) drives the bar and the ETA when the items differ in size (bytes done /
+  // bytes total); negative means done/total.
+  void Update(uint64_t done, uint64_t total, const std::string& extra, const std::string& current,
+              double fraction = -1);
   void Finish();
 
   // True when stderr is a terminal and TERM is not "dumb".
