@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <set>
 #include <system_error>
 
@@ -135,38 +137,67 @@ Result<IngestReport> IngestPaths(KnowledgeBase& kb, const std::vector<std::strin
   for (const auto& j : jobs) prog.bytes_total += j.size;
   if (progress) progress(prog);
 
-  const int64_t max_bytes = opts.max_file_bytes;
-  for (const auto& job : jobs) {
-    prog.current = job.path.string();
-    seen_ids.insert(job.doc_id);
-    auto bytes = ReadFile(job.path, max_bytes);
-    if (!bytes.ok()) {
-      report.failed.push_back({job.path.string(), bytes.status().ToString()});
-    } else {
-      report.bytes += static_cast<int64_t>(bytes->size());
-      PutDocumentRequest req;
-      req.collection = opts.collection;
-      req.doc_id = job.doc_id;
-      req.file_name = job.path.filename().string();
-      std::error_code ec;
-      req.source = fs::absolute(job.path, ec).lexically_normal().string();
-      req.bytes = std::move(bytes).value();
-      auto put = kb.PutDocument(req);
-      if (!put.ok()) {
-        report.failed.push_back({job.path.string(), put.status().ToString()});
+  for (const auto& job : jobs) seen_ids.insert(job.doc_id);
+
+  // Workers take files in order; parsing and chunking run in parallel, the KnowledgeBase
+  // serialises the writes. Report and progress are updated under `mu`, so the progress callback
+  // is never called concurrently.
+  std::mutex mu;
+  size_t next = 0;
+  auto worker = [&] {
+    while (true) {
+      size_t idx;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (next >= jobs.size()) return;
+        idx = next++;
+      }
+      const FileJob& job = jobs[idx];
+      std::string failure;
+      int64_t bytes_read = 0;
+      Result<PutResult> put = InternalError("not run");
+      auto bytes = ReadFile(job.path, opts.max_file_bytes);
+      if (!bytes.ok()) {
+        failure = bytes.status().ToString();
+      } else {
+        bytes_read = static_cast<int64_t>(bytes->size());
+        PutDocumentRequest req;
+        req.collection = opts.collection;
+        req.doc_id = job.doc_id;
+        req.file_name = job.path.filename().string();
+        std::error_code ec;
+        req.source = fs::absolute(job.path, ec).lexically_normal().string();
+        req.bytes = std::move(bytes).value();
+        put = kb.PutDocument(req);
+        if (!put.ok()) failure = put.status().ToString();
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      report.bytes += bytes_read;
+      if (!failure.empty()) {
+        report.failed.push_back({job.path.string(), failure});
       } else {
         switch (put->outcome) {
           case PutResult::Outcome::kCreated: ++report.added; report.chunks += put->chunks; break;
           case PutResult::Outcome::kUpdated: ++report.updated; report.chunks += put->chunks; break;
           case PutResult::Outcome::kUnchanged: ++report.unchanged; break;
         }
-        prog.chunks = report.chunks;
       }
+      prog.chunks = report.chunks;
+      prog.current = job.path.string();
+      ++prog.files_done;
+      prog.bytes_done += job.size;
+      if (progress) progress(prog);
     }
-    ++prog.files_done;
-    prog.bytes_done += job.size;
-    if (progress) progress(prog);
-  }
+  };
+  size_t threads = opts.threads > 0 ? static_cast<size_t>(opts.threads)
+                                    : std::min<size_t>(4, std::max(1u, std::thread::hardware_concurrency()));
+  threads = std::min(threads, std::max<size_t>(jobs.size(), 1));
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  std::sort(report.failed.begin(), report.failed.end(),
+            [](const IngestFailure& a, const IngestFailure& b) { return a.path < b.path; });
 
   if (opts.mirror) {
     for (const auto& scope : scopes) {

@@ -14,6 +14,9 @@
 // Failure isolation: a file that cannot be read, parsed or written is reported in `failed`
 // with its reason; the rest of the batch goes on. Each document commits in its own transaction.
 //
+// Parallelism: files are parsed and chunked by `threads` workers; writes are serialised by the
+// KnowledgeBase. The progress callback is never called concurrently (but may be called from a
+// worker thread).
 // Thread safety: IngestPaths may run concurrently with other KnowledgeBase calls.
 #pragma once
 
@@ -31,7 +34,8 @@ struct IngestOptions {
   std::string collection;
   bool recursive = false;
   bool mirror = false;
-  int64_t max_file_bytes = 100ll << 20;  // larger files fail with ResourceExhausted
+  int64_t max_file_bytes = 100ll << 20;  // larger files fail with TooLarge, unread
+  int threads = 0;  // parallel parse workers; 0 = one per core, at most 4
 };
 
 struct IngestFailure {

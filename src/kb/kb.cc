@@ -161,6 +161,26 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
   RETURN_IF_ERROR(ValidateMetadata(req.metadata_json));
   ASSIGN_OR_RETURN(CollectionRow coll, GetCollection(req.collection));
 
+  const std::string content_hash = Sha256Hex(req.bytes);
+  const std::string metadata = nlohmann::json::parse(req.metadata_json).dump();
+  const std::string source = utf8::Sanitize(req.source);
+  {
+    // Fast path: unchanged bytes, source, metadata (and title, when one is given) need no
+    // parsing at all. Re-ingesting a large unchanged folder costs one hash per file.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto existing = store_.GetDocument(coll.id, req.doc_id);
+    if (existing.ok() && !existing->deleted && existing->content_hash == content_hash &&
+        existing->source == source && existing->metadata_json == metadata &&
+        (req.title.empty() || existing->title == utf8::Sanitize(req.title))) {
+      PutResult unchanged;
+      unchanged.doc_id = req.doc_id;
+      unchanged.version = existing->version;
+      unchanged.chunks = existing->chunk_count;
+      unchanged.outcome = PutResult::Outcome::kUnchanged;
+      return unchanged;
+    }
+  }
+
   // Parse and chunk outside the lock: this is the CPU-heavy part.
   text::Format format = req.format;
   if (format == text::Format::kUnknown) format = text::DetectFormat(req.file_name, req.bytes);
@@ -181,11 +201,11 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
   DocumentRow doc;
   doc.collection_id = coll.id;
   doc.doc_id = req.doc_id;
-  doc.content_hash = Sha256Hex(req.bytes);
+  doc.content_hash = content_hash;
   doc.title = utf8::Sanitize(req.title.empty() ? parsed.title : req.title);
-  doc.source = utf8::Sanitize(req.source);
+  doc.source = source;
   doc.mime = std::string(text::FormatMimeType(format));
-  doc.metadata_json = nlohmann::json::parse(req.metadata_json).dump();
+  doc.metadata_json = metadata;
   doc.size_bytes = static_cast<int64_t>(req.bytes.size());
   doc.chunk_count = static_cast<int64_t>(chunks.size());
 
