@@ -190,15 +190,11 @@ void RegisterKbCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
     search->add_option("--top-k,-k", req->top_k, "number of hits")
         ->check(CLI::Range(1, 1000))
         ->capture_default_str();
-    search->add_option("--filter", *filter, "metadata filter as JSON (arrives with issue #3)");
+    search->add_option("--filter", *filter,
+                       "metadata filter as JSON, e.g. '{\"team\":\"ops\",\"year\":{\"$gte\":2020}}'");
     search->add_flag("--json", *as_json, "machine-readable output: {\"hits\": [...]}");
     search->callback([&g, exit_code, req, as_json, filter] {
-      if (!filter->empty()) {
-        *exit_code = Fail(UnimplementedError(
-            "--filter is not supported by this build yet (metadata filters come with the "
-            "vector/hybrid search issue)"));
-        return;
-      }
+      req->filter_json = *filter;
       auto db = OpenDataDir(g);
       if (!db.ok()) { *exit_code = Fail(db.status()); return; }
       auto res = db->kb->Search(*req);

@@ -9,6 +9,7 @@
 
 #include "common/hash.h"
 #include "common/utf8.h"
+#include "kb/filter.h"
 #include "index/fulltext/fts5_tokenizer.h"
 #include "storage/schema.h"
 
@@ -351,12 +352,20 @@ Result<SearchResponse> KnowledgeBase::Search(const SearchRequest& req) {
   if (req.top_k < 1 || req.top_k > 1000) {
     return InvalidArgumentError("top_k must be between 1 and 1000");
   }
+  storage::SqlFilter filter;
+  if (!req.filter_json.empty()) {
+    auto j = nlohmann::json::parse(req.filter_json, nullptr, false);
+    if (j.is_discarded()) {
+      return InvalidArgumentError("filter is not valid JSON; e.g. {\"team\": \"ops\"}");
+    }
+    ASSIGN_OR_RETURN(filter, CompileFilter(j));
+  }
   ASSIGN_OR_RETURN(CollectionRow coll, GetCollection(req.collection));
   fulltext::MatchQuery query = fulltext::BuildMatchQuery(req.query);
   SearchResponse response;
   if (!query.empty()) {
     std::lock_guard<std::mutex> lock(mu_);
-    ASSIGN_OR_RETURN(auto fts_hits, fts_.Search(coll.id, query, req.top_k));
+    ASSIGN_OR_RETURN(auto fts_hits, fts_.Search(coll.id, query, req.top_k, {}, &filter));
     std::vector<int64_t> ids;
     ids.reserve(fts_hits.size());
     for (const auto& h : fts_hits) ids.push_back(h.chunk_id);

@@ -71,6 +71,7 @@ struct SearchRequest {
   std::string query;
   std::string mode = "keyword";  // keyword (hybrid|vector|auto arrive with the vector index)
   int top_k = 10;
+  std::string filter_json;  // "" = none; see kb/filter.h for the language
 };
 
 struct SearchHit {

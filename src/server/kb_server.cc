@@ -165,7 +165,10 @@ void KbServer::Impl::Routes() {
       if (!s.ok()) return SendError(res, s);
     }
     if (body->contains("filter") && !(*body)["filter"].is_null()) {
-      return SendError(res, InvalidArgumentError("filters are not supported by this build yet"));
+      if (!(*body)["filter"].is_object()) {
+        return SendError(res, InvalidArgumentError("filter must be a JSON object"));
+      }
+      sr.filter_json = (*body)["filter"].dump();
     }
     auto r = kb.Search(sr);
     if (!r.ok()) return SendError(res, r.status());

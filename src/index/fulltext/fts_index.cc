@@ -105,7 +105,8 @@ Status FtsIndex::UnindexDocument(int64_t collection_id, int64_t document_row_id)
 }
 
 Result<std::vector<FtsHit>> FtsIndex::Search(int64_t collection_id, const MatchQuery& query,
-                                             int limit, const FieldWeights& weights) {
+                                             int limit, const FieldWeights& weights,
+                                             const storage::SqlFilter* filter) {
   RETURN_IF_ERROR(CheckId(collection_id));
   std::vector<FtsHit> hits;
   if (query.empty() || limit <= 0) return hits;
@@ -128,7 +129,14 @@ Result<std::vector<FtsHit>> FtsIndex::Search(int64_t collection_id, const MatchQ
                           table +
                           ".rowid)"
                           " FROM " +
-                          table + " WHERE " + table + " MATCH ?1 ORDER BY score LIMIT ?6");
+                          table + " WHERE " + table + " MATCH ?1" +
+                          (filter && !filter->empty()
+                               ? " AND rowid IN (SELECT c.id FROM chunks c JOIN documents d ON "
+                                 "d.id = c.document_id WHERE d.collection_id = " +
+                                     std::to_string(collection_id) + " AND d.deleted = 0 AND " +
+                                     storage::NumberedWhere(*filter, 7) + ")"
+                               : std::string()) +
+                          " ORDER BY score LIMIT ?6");
   if (!stmt.ok()) return MissingTableHint(stmt.status(), collection_id);
   // One character per phrase of the expression (BuildMatchQuery makes one phrase per clause
   // with terms): '1' marks prefix phrases for the highlighter.
@@ -142,6 +150,7 @@ Result<std::vector<FtsHit>> FtsIndex::Search(int64_t collection_id, const MatchQ
       .Bind(4, weights.body)
       .Bind(5, prefix_mask)
       .Bind(6, static_cast<int64_t>(limit));
+  if (filter && !filter->empty()) storage::BindFilter(*stmt, 7, *filter);
   while (true) {
     ASSIGN_OR_RETURN(const bool row, stmt->Step());
     if (!row) break;

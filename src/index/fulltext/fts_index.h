@@ -34,6 +34,7 @@
 
 #include "common/status.h"
 #include "index/fulltext/query_builder.h"
+#include "storage/sql_filter.h"
 #include "storage/sqlite.h"
 
 namespace deepkb::fulltext {
@@ -63,8 +64,10 @@ class FtsIndex {
   Status UnindexDocument(int64_t collection_id, int64_t document_row_id);
 
   // Top `limit` chunks for the query (empty vector for an empty query).
+  // `filter` (optional) restricts hits to chunks of documents d matching filter->where.
   Result<std::vector<FtsHit>> Search(int64_t collection_id, const MatchQuery& query, int limit,
-                                     const FieldWeights& weights = {});
+                                     const FieldWeights& weights = {},
+                                     const storage::SqlFilter* filter = nullptr);
 
   // FTS5 'integrity-check' against the content view; DataLoss on mismatch.
   Status IntegrityCheck(int64_t collection_id);
