@@ -9,7 +9,9 @@ namespace deepkb::embed {
 // ---- BatchSizeController ---------------------------------------------------------------------
 
 BatchSizeController::BatchSizeController(const BatchingOptions& opts)
-    : min_(1), max_(std::max<size_t>(1, opts.max_batch)), adaptive_(opts.adaptive),
+    : min_(1),
+      max_(std::max<size_t>(1, opts.max_batch)),
+      adaptive_(opts.adaptive),
       target_ms_(opts.target_latency_ms > 0 ? opts.target_latency_ms : 0) {
   min_ = std::clamp<size_t>(opts.min_batch, 1, max_);
   limit_ = std::clamp(opts.initial_batch, min_, max_);
@@ -94,7 +96,9 @@ BatchingEmbedder::BatchingEmbedder(std::unique_ptr<Embedder> inner, BatchingOpti
   for (size_t i = 0; i < opts_.workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
-BatchingEmbedder::~BatchingEmbedder() { Shutdown(); }
+BatchingEmbedder::~BatchingEmbedder() {
+  Shutdown();
+}
 
 void BatchingEmbedder::Fail(Call& call, const Status& status) {
   std::lock_guard<std::mutex> lock(call.mu);
@@ -158,7 +162,8 @@ void BatchingEmbedder::WorkerLoop() {
           call->next = call->size;
         } else {
           const size_t take = std::min(limit - batch.size(), call->size - call->next);
-          for (size_t i = call->next; i < call->next + take; ++i) batch.push_back((*call->texts)[i]);
+          for (size_t i = call->next; i < call->next + take; ++i)
+            batch.push_back((*call->texts)[i]);
           slices.push_back({call, call->next, call->next + take});
           call->next += take;
           queued_texts_ -= take;
@@ -196,7 +201,8 @@ void BatchingEmbedder::WorkerLoop() {
         Call& call = *s.call;
         std::lock_guard<std::mutex> call_lock(call.mu);
         if (!call.done) {
-          for (size_t i = s.begin; i < s.end; ++i) call.out[i] = std::move(vectors[pos + i - s.begin]);
+          for (size_t i = s.begin; i < s.end; ++i)
+            call.out[i] = std::move(vectors[pos + i - s.begin]);
           call.remaining -= s.end - s.begin;
           if (call.remaining == 0) {
             call.done = true;

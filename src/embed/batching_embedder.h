@@ -15,7 +15,8 @@
 //
 // Adaptive batch limit (BatchSizeController, when options.adaptive):
 //   - Only batches that were full (size == limit, i.e. demand exceeded the limit) measure
-//     anything; the per-item latency is averaged over kSamplesPerDecision full batches per decision.
+//     anything; the per-item latency is averaged over kSamplesPerDecision full batches per
+//     decision.
 //   - Grow: when no reference exists yet, or the per-item latency at the current limit is at
 //     least 10% below the reference measured at the previous (smaller) limit, the limit doubles
 //     (up to max_batch, and to no more than target_latency_ms / per-item latency when a target
@@ -53,13 +54,13 @@
 namespace deepkb::embed {
 
 struct BatchingOptions {
-  size_t max_batch = 64;        // upper bound on texts per inner call (>= 1)
-  double max_wait_ms = 2;       // longest a queued text waits for company before dispatch
-  size_t min_batch = 1;         // lower bound for the adaptive limit
-  size_t initial_batch = 16;    // starting limit (clamped into [min_batch, max_batch])
-  bool adaptive = true;         // false: the limit stays at initial_batch
-  double target_latency_ms = 0; // > 0: shrink the limit when a batch takes longer than this
-  size_t workers = 1;           // inner calls in flight at once (>= 1)
+  size_t max_batch = 64;         // upper bound on texts per inner call (>= 1)
+  double max_wait_ms = 2;        // longest a queued text waits for company before dispatch
+  size_t min_batch = 1;          // lower bound for the adaptive limit
+  size_t initial_batch = 16;     // starting limit (clamped into [min_batch, max_batch])
+  bool adaptive = true;          // false: the limit stays at initial_batch
+  double target_latency_ms = 0;  // > 0: shrink the limit when a batch takes longer than this
+  size_t workers = 1;            // inner calls in flight at once (>= 1)
 };
 
 // The batch-size rule described above, separate so it can be tested deterministically.
@@ -84,11 +85,11 @@ class BatchSizeController {
   bool adaptive_;
   double target_ms_;
   size_t limit_;
-  size_t previous_limit_;     // the limit before the last growth
-  double reference_ = -1;     // mean per-item ms at previous_limit_; -1: none
-  double sum_ = 0;            // per-item ms summed over samples_
-  int samples_ = 0;           // full batches seen at limit_ since the last decision
-  int hold_ = 0;              // decisions left before probing upward again
+  size_t previous_limit_;  // the limit before the last growth
+  double reference_ = -1;  // mean per-item ms at previous_limit_; -1: none
+  double sum_ = 0;         // per-item ms summed over samples_
+  int samples_ = 0;        // full batches seen at limit_ since the last decision
+  int hold_ = 0;           // decisions left before probing upward again
 };
 
 class BatchingEmbedder final : public Embedder {
@@ -111,12 +112,12 @@ class BatchingEmbedder final : public Embedder {
   void Shutdown();
 
   struct Stats {
-    uint64_t calls = 0;          // Embed() calls accepted
-    uint64_t batches = 0;        // inner calls made
-    uint64_t texts = 0;          // texts sent to the inner embedder
+    uint64_t calls = 0;    // Embed() calls accepted
+    uint64_t batches = 0;  // inner calls made
+    uint64_t texts = 0;    // texts sent to the inner embedder
     size_t largest_batch = 0;
-    size_t batch_limit = 0;      // current adaptive limit
-    size_t queued_texts = 0;     // texts waiting for a batch now
+    size_t batch_limit = 0;   // current adaptive limit
+    size_t queued_texts = 0;  // texts waiting for a batch now
   };
   Stats stats() const;
 
@@ -131,15 +132,15 @@ class BatchingEmbedder final : public Embedder {
   const BatchingOptions opts_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;                // queue changes, stopping_
-  std::deque<std::shared_ptr<Call>> queue_;   // guarded by mu_; calls with texts not yet batched
-  size_t queued_texts_ = 0;                   // guarded by mu_
-  bool stopping_ = false;                     // guarded by mu_
+  std::condition_variable cv_;               // queue changes, stopping_
+  std::deque<std::shared_ptr<Call>> queue_;  // guarded by mu_; calls with texts not yet batched
+  size_t queued_texts_ = 0;                  // guarded by mu_
+  bool stopping_ = false;                    // guarded by mu_
   BatchSizeController controller_;           // guarded by mu_
-  Stats stats_;                               // guarded by mu_ (except batch_limit/queued_texts)
+  Stats stats_;                              // guarded by mu_ (except batch_limit/queued_texts)
 
-  std::mutex join_mu_;                        // serialises Shutdown()'s joins
-  std::vector<std::thread> workers_;          // guarded by join_mu_ after construction
+  std::mutex join_mu_;                // serialises Shutdown()'s joins
+  std::vector<std::thread> workers_;  // guarded by join_mu_ after construction
 };
 
 }  // namespace deepkb::embed

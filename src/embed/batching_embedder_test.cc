@@ -51,11 +51,10 @@ class FakeInner : public Embedder {
     std::lock_guard<std::mutex> lock(mu_);
     open_ = false;
   }
+  // Notifies under the lock: a test may destroy this object as soon as the gate opens.
   void Open() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      open_ = true;
-    }
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
     cv_.notify_all();
   }
   void WaitEntered(int n) {
@@ -113,7 +112,8 @@ TEST(BatchingEmbedderTest, ManyThreads_EachGetsItsOwnVectors) {
       for (int i = 0; i < kCalls; ++i) {
         std::vector<std::string> texts;
         for (int k = 0; k <= (t + i) % 4; ++k) {
-          texts.push_back("t" + std::to_string(t) + "c" + std::to_string(i) + "k" + std::to_string(k));
+          texts.push_back("t" + std::to_string(t) + "c" + std::to_string(i) + "k" +
+                          std::to_string(k));
         }
         texts_sent += texts.size();
         auto r = b.Embed(texts);

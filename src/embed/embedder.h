@@ -30,7 +30,8 @@ namespace deepkb::embed {
 class Embedder {
  public:
   virtual ~Embedder() = default;
-  // The spec string it was created from ("ngram-hash", "ngram-hash:384", "openai:bge-m3@http://h:8000").
+  // The spec string it was created from ("ngram-hash", "ngram-hash:384",
+  // "openai:bge-m3@http://h:8000").
   virtual const std::string& spec() const = 0;
   // Output dimension. For remote embedders this is discovered by the first call (Probe()).
   virtual size_t dim() const = 0;

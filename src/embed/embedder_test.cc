@@ -40,7 +40,7 @@ TEST(MakeEmbedderTest, BadSpecs_AreInvalidArgumentListingValidForms) {
     auto e = MakeEmbedder(bad);
     ASSERT_FALSE(e.ok()) << bad;
     EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument) << bad;
-    const std::string& msg = e.status().message();
+    const std::string msg = e.status().message();
     const bool lists_forms = msg.find("ngram-hash:DIM") != std::string::npos ||
                              msg.find("MODEL@URL") != std::string::npos;
     EXPECT_TRUE(lists_forms) << bad << ": " << msg;

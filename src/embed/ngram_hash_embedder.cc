@@ -36,11 +36,15 @@ constexpr float kWordWeight = 1.0f;
 constexpr float kGramWeight = 0.5f;  // each padded 3/4/5-gram of a word
 constexpr std::array<float, 4> kCjkWeight = {0.0f, 0.3f, 1.0f, 0.7f};  // by n (1..3)
 
-inline uint64_t Rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+inline uint64_t Rotl(uint64_t x, int r) {
+  return (x << r) | (x >> (64 - r));
+}
 
 // Absorbs one code point. Bijective in `h` for a fixed `c`, and the rotation carries the high
 // product bits back into the low bits the next code point is xored into.
-inline uint64_t Step(uint64_t h, uint32_t c) { return Rotl((h ^ c) * kStepMul, 27); }
+inline uint64_t Step(uint64_t h, uint32_t c) {
+  return Rotl((h ^ c) * kStepMul, 27);
+}
 
 // splitmix64's finaliser over the state and the feature length.
 inline uint64_t Finish(uint64_t h, uint64_t n) {
@@ -107,18 +111,18 @@ constexpr std::array<CharClass, 128> kAsciiClass = MakeAsciiClasses();
 
 bool IsCjk(char32_t c) {
   if (c < 0x3005) return false;
-  if (c <= 0x3007) return true;                    // 々 〆 〇
-  if (c >= 0x3031 && c <= 0x3035) return true;     // kana repeat marks
-  if (c == 0x303B) return true;                    // 〻
-  if (c >= 0x3041 && c <= 0x309F) return true;     // Hiragana incl. ゛゜ゝゞ
+  if (c <= 0x3007) return true;                        // 々 〆 〇
+  if (c >= 0x3031 && c <= 0x3035) return true;         // kana repeat marks
+  if (c == 0x303B) return true;                        // 〻
+  if (c >= 0x3041 && c <= 0x309F) return true;         // Hiragana incl. ゛゜ゝゞ
   if (c >= 0x30A1 && c <= 0x30FF) return c != 0x30FB;  // Katakana incl. ー ヽ ヾ, not ・
-  if (c >= 0x31F0 && c <= 0x31FF) return true;     // Katakana phonetic extensions
-  if (c >= 0x3400 && c <= 0x4DBF) return true;     // CJK extension A
-  if (c >= 0x4E00 && c <= 0x9FFF) return true;     // CJK unified ideographs
-  if (c >= 0xF900 && c <= 0xFAFF) return true;     // CJK compatibility ideographs
-  if (c >= 0xFF66 && c <= 0xFF9F) return true;     // half-width Katakana (NFKC folds most)
-  if (c >= 0x1B000 && c <= 0x1B16F) return true;   // Kana supplement / extended
-  if (c >= 0x20000 && c <= 0x323AF) return true;   // extensions B..H, compatibility supplement
+  if (c >= 0x31F0 && c <= 0x31FF) return true;         // Katakana phonetic extensions
+  if (c >= 0x3400 && c <= 0x4DBF) return true;         // CJK extension A
+  if (c >= 0x4E00 && c <= 0x9FFF) return true;         // CJK unified ideographs
+  if (c >= 0xF900 && c <= 0xFAFF) return true;         // CJK compatibility ideographs
+  if (c >= 0xFF66 && c <= 0xFF9F) return true;         // half-width Katakana (NFKC folds most)
+  if (c >= 0x1B000 && c <= 0x1B16F) return true;       // Kana supplement / extended
+  if (c >= 0x20000 && c <= 0x323AF) return true;       // extensions B..H, compatibility supplement
   return false;
 }
 
@@ -258,12 +262,11 @@ void AddCjkFeatures(const std::vector<uint32_t>& run, FeatureTable& table) {
 
 }  // namespace
 
-Result<std::unique_ptr<NgramHashEmbedder>> NgramHashEmbedder::Create(std::string spec,
-                                                                      size_t dim) {
+Result<std::unique_ptr<NgramHashEmbedder>> NgramHashEmbedder::Create(std::string spec, size_t dim) {
   if (dim < kNgramHashMinDim || dim > kNgramHashMaxDim) {
     return InvalidArgumentError("ngram-hash dimension " + std::to_string(dim) +
-                                " is out of range; use " + std::to_string(kNgramHashMinDim) +
-                                ".." + std::to_string(kNgramHashMaxDim) + " (default " +
+                                " is out of range; use " + std::to_string(kNgramHashMinDim) + ".." +
+                                std::to_string(kNgramHashMaxDim) + " (default " +
                                 std::to_string(kNgramHashDefaultDim) + ")");
   }
   return std::unique_ptr<NgramHashEmbedder>(new NgramHashEmbedder(std::move(spec), dim));

@@ -30,7 +30,9 @@ double Dot(const std::vector<float>& a, const std::vector<float>& b) {
   return s;
 }
 
-double Norm(const std::vector<float>& a) { return std::sqrt(Dot(a, a)); }
+double Norm(const std::vector<float>& a) {
+  return std::sqrt(Dot(a, a));
+}
 
 // FNV-1a over the raw bytes of the floats: a fingerprint of the exact output.
 uint64_t Fingerprint(const std::vector<float>& v) {
@@ -56,8 +58,8 @@ TEST(NgramHashTest, Create_RejectsDimensionsOutOfRange) {
 TEST(NgramHashTest, Embed_IsDeterministicAndUnitNorm) {
   auto e = Make();
   const std::vector<std::string> texts = {"Connection pool exhausted after 30 s",
-                                          "数据库连接池配置说明", "Ünïcödé ﬁle naïve café",
-                                          "x", std::string(5000, 'a')};
+                                          "数据库连接池配置说明", "Ünïcödé ﬁle naïve café", "x",
+                                          std::string(5000, 'a')};
   auto a = e->Embed(texts);
   auto b = Make()->Embed(texts);
   ASSERT_TRUE(a.ok());
@@ -76,7 +78,7 @@ TEST(NgramHashTest, Embed_IsDeterministicAndUnitNorm) {
 TEST(NgramHashTest, Embed_OutputIsPinned) {
   auto e = Make();
   EXPECT_EQ(Fingerprint(Vec(*e, "The quick brown fox 跳过了 lazy dogs, 2024!")),
-            0x6c2c0ac8e4cd10a1ULL);
+            0xca990c4db61df8a2ULL);
 }
 
 TEST(NgramHashTest, Embed_NormalisesWidthAndCase) {

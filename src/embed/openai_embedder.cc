@@ -36,8 +36,9 @@ bool HasSpaceOrControl(std::string_view s) {
 }
 
 Status TargetError(std::string_view what) {
-  return InvalidArgumentError("embedder spec: " + std::string(what) + "; expected MODEL@URL as in \"" +
-                              kTargetExample + "\" (URL http:// or https://, optionally ending in /v1)");
+  return InvalidArgumentError("embedder spec: " + std::string(what) +
+                              "; expected MODEL@URL as in \"" + kTargetExample +
+                              "\" (URL http:// or https://, optionally ending in /v1)");
 }
 
 // "2", "1.5" → seconds; anything else (HTTP dates included) → -1 (use our own backoff).
@@ -126,7 +127,8 @@ Result<OpenAiTarget> ParseOpenAiTarget(std::string_view s) {
   OpenAiTarget t;
   t.model = std::string(s.substr(0, at));
   if (t.model.empty()) return TargetError("the model name is empty");
-  if (HasSpaceOrControl(t.model)) return TargetError("the model name contains spaces or control characters");
+  if (HasSpaceOrControl(t.model))
+    return TargetError("the model name contains spaces or control characters");
   const std::string_view url = s.substr(at + 1);
   if (HasSpaceOrControl(url)) return TargetError("the URL contains spaces or control characters");
   if (url.find_first_of("?#") != std::string_view::npos) {
@@ -147,7 +149,8 @@ Result<OpenAiTarget> ParseOpenAiTarget(std::string_view s) {
   std::string_view port;
   if (authority.front() == '[') {
     const size_t close = authority.find(']');
-    if (close == std::string_view::npos || close == 1) return TargetError("bad IPv6 host in the URL");
+    if (close == std::string_view::npos || close == 1)
+      return TargetError("bad IPv6 host in the URL");
     const std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
       if (after.front() != ':') return TargetError("bad host:port in the URL");
@@ -163,13 +166,15 @@ Result<OpenAiTarget> ParseOpenAiTarget(std::string_view s) {
     }
   }
   if (!port.empty()) {
-    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+    if (port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
         std::stoi(std::string(port)) < 1 || std::stoi(std::string(port)) > 65535) {
       return TargetError("the URL port must be a number 1..65535");
     }
   }
   while (!path.empty() && path.back() == '/') path.pop_back();
-  if (path.size() >= 3 && path.compare(path.size() - 3, 3, "/v1") == 0) path.resize(path.size() - 3);
+  if (path.size() >= 3 && path.compare(path.size() - 3, 3, "/v1") == 0)
+    path.resize(path.size() - 3);
   while (!path.empty() && path.back() == '/') path.pop_back();
   t.scheme_host_port = std::string(scheme) + "://" + std::string(authority);
   t.path_prefix = path;
@@ -197,8 +202,10 @@ OpenAiEmbedder::~OpenAiEmbedder() = default;
 Result<std::unique_ptr<OpenAiEmbedder>> OpenAiEmbedder::Create(std::string spec,
                                                                const EmbedderOptions& opts) {
   constexpr std::string_view kPrefix = "openai:";
-  if (spec.compare(0, kPrefix.size(), kPrefix) != 0) return TargetError("missing \"openai:\" prefix");
-  ASSIGN_OR_RETURN(OpenAiTarget target, ParseOpenAiTarget(std::string_view(spec).substr(kPrefix.size())));
+  if (spec.compare(0, kPrefix.size(), kPrefix) != 0)
+    return TargetError("missing \"openai:\" prefix");
+  ASSIGN_OR_RETURN(OpenAiTarget target,
+                   ParseOpenAiTarget(std::string_view(spec).substr(kPrefix.size())));
   if (!(opts.timeout_seconds > 0) || opts.timeout_seconds > 3600) {
     return InvalidArgumentError("embedder timeout must be in (0, 3600] seconds");
   }
@@ -227,7 +234,8 @@ Result<std::unique_ptr<OpenAiEmbedder>> OpenAiEmbedder::Create(std::string spec,
       new OpenAiEmbedder(std::move(spec), std::move(target), opts, std::move(key)));
 }
 
-Result<std::vector<std::vector<float>>> OpenAiEmbedder::Embed(const std::vector<std::string>& texts) {
+Result<std::vector<std::vector<float>>> OpenAiEmbedder::Embed(
+    const std::vector<std::string>& texts) {
   std::vector<std::vector<float>> out;
   out.reserve(texts.size());
   for (size_t begin = 0; begin < texts.size(); begin += opts_.max_batch) {
@@ -244,7 +252,8 @@ Result<std::vector<std::vector<float>>> OpenAiEmbedder::EmbedBatch(
   std::string payload;
   try {
     json input = json::array();
-    for (size_t i = begin; i < end; ++i) input.push_back(texts[i].empty() ? std::string(" ") : texts[i]);
+    for (size_t i = begin; i < end; ++i)
+      input.push_back(texts[i].empty() ? std::string(" ") : texts[i]);
     json req = {{"model", target_.model}, {"input", std::move(input)}};
     payload = req.dump(-1, ' ', false, json::error_handler_t::replace);
   } catch (const std::exception&) {
@@ -273,6 +282,7 @@ Result<std::vector<std::vector<float>>> OpenAiEmbedder::EmbedBatch(
         client->set_read_timeout(timeout);
         client->set_write_timeout(timeout);
         client->set_keep_alive(true);
+        client->set_tcp_nodelay(true);  // headers and body go in separate writes
       }
       httplib::Result res = client->Post(path, headers, payload, "application/json");
       const double elapsed =
@@ -316,8 +326,8 @@ Result<std::vector<std::vector<float>>> OpenAiEmbedder::EmbedBatch(
         a.body = std::move(res->body);
       } else {
         const std::string server_msg = ServerMessage(res->body);
-        const std::string detail =
-            who + " answered HTTP " + std::to_string(code) + (server_msg.empty() ? "" : ": " + server_msg);
+        const std::string detail = who + " answered HTTP " + std::to_string(code) +
+                                   (server_msg.empty() ? "" : ": " + server_msg);
         if (code == 429) {
           a.kind = Attempt::Kind::kRetry;
           a.status = ResourceExhaustedError(detail);
@@ -329,13 +339,15 @@ Result<std::vector<std::vector<float>>> OpenAiEmbedder::EmbedBatch(
         } else if (code == 403) {
           a.status = PermissionDeniedError(detail);
         } else if (code == 404) {
-          a.status = NotFoundError(detail + " (is the URL an OpenAI-compatible server and the model served?)");
+          a.status = NotFoundError(
+              detail + " (is the URL an OpenAI-compatible server and the model served?)");
         } else if (code == 413) {
           a.status = TooLargeError(detail + " (lower the batch size or the chunk size)");
         } else {
           a.status = InvalidArgumentError(detail);
         }
-        if (code == 429 || code == 503) a.retry_after = ParseRetryAfter(res->get_header_value("Retry-After"));
+        if (code == 429 || code == 503)
+          a.retry_after = ParseRetryAfter(res->get_header_value("Retry-After"));
       }
       std::lock_guard<std::mutex> lock(pool_->mu);
       if (pool_->idle.size() < kMaxIdleClients) pool_->idle.push_back(std::move(client));
@@ -355,7 +367,8 @@ Result<std::vector<std::vector<float>>> OpenAiEmbedder::EmbedBatch(
       if (!parsed.ok()) return parsed.status();
       const size_t got = parsed.value().front().size();
       size_t expected = 0;
-      if (!dim_.compare_exchange_strong(expected, got, std::memory_order_acq_rel) && expected != got) {
+      if (!dim_.compare_exchange_strong(expected, got, std::memory_order_acq_rel) &&
+          expected != got) {
         return InvalidArgumentError(who + " returned " + std::to_string(got) +
                                     "-dimensional vectors but earlier answers had " +
                                     std::to_string(expected) + " (did the model change?)");
@@ -365,7 +378,8 @@ Result<std::vector<std::vector<float>>> OpenAiEmbedder::EmbedBatch(
     if (a.kind == Attempt::Kind::kFail) return a.status;
     if (attempt + 1 >= attempts) {
       if (attempts == 1) return a.status;
-      return Status(a.status.code(), a.status.message() + " (after " + std::to_string(attempts) + " attempts)");
+      return Status(a.status.code(),
+                    a.status.message() + " (after " + std::to_string(attempts) + " attempts)");
     }
     double delay = BackoffSeconds(opts_, attempt);
     if (a.retry_after >= 0) delay = std::min(a.retry_after, opts_.retry_after_max_seconds);
@@ -375,11 +389,13 @@ Result<std::vector<std::vector<float>>> OpenAiEmbedder::EmbedBatch(
   }
 }
 
-Result<std::vector<std::vector<float>>> OpenAiEmbedder::ParseResponse(std::string_view body, size_t n,
-                                                                      size_t expected_dim,
+Result<std::vector<std::vector<float>>> OpenAiEmbedder::ParseResponse(std::string_view body,
+                                                                      size_t n, size_t expected_dim,
                                                                       std::string_view server) {
   const std::string who(server);
-  auto bad = [&](const std::string& what) { return InvalidArgumentError(who + ": bad answer: " + what); };
+  auto bad = [&](const std::string& what) {
+    return InvalidArgumentError(who + ": bad answer: " + what);
+  };
   const json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return bad("not valid JSON");
   if (!j.is_object()) return bad("not a JSON object");
@@ -396,14 +412,18 @@ Result<std::vector<std::vector<float>>> OpenAiEmbedder::ParseResponse(std::strin
     const std::string at = "data[" + std::to_string(k) + "]";
     if (!item.is_object()) return bad(at + " is not an object");
     const auto idx = item.find("index");
-    if (idx == item.end() || !idx->is_number_integer()) return bad(at + " has no integer \"index\"");
-    const int64_t index = idx->is_number_unsigned()
-                              ? static_cast<int64_t>(std::min<uint64_t>(idx->get<uint64_t>(), INT64_MAX))
-                              : idx->get<int64_t>();
+    if (idx == item.end() || !idx->is_number_integer())
+      return bad(at + " has no integer \"index\"");
+    const int64_t index =
+        idx->is_number_unsigned()
+            ? static_cast<int64_t>(std::min<uint64_t>(idx->get<uint64_t>(), INT64_MAX))
+            : idx->get<int64_t>();
     if (index < 0 || static_cast<uint64_t>(index) >= n) {
-      return bad(at + ".index " + std::to_string(index) + " is out of range for " + std::to_string(n) + " inputs");
+      return bad(at + ".index " + std::to_string(index) + " is out of range for " +
+                 std::to_string(n) + " inputs");
     }
-    if (seen[static_cast<size_t>(index)]) return bad(at + ".index " + std::to_string(index) + " appears twice");
+    if (seen[static_cast<size_t>(index)])
+      return bad(at + ".index " + std::to_string(index) + " appears twice");
     seen[static_cast<size_t>(index)] = true;
     const auto emb = item.find("embedding");
     if (emb == item.end()) return bad(at + " has no \"embedding\"");
@@ -414,7 +434,8 @@ Result<std::vector<std::vector<float>>> OpenAiEmbedder::ParseResponse(std::strin
       dim = emb->size();
     } else if (emb->size() != dim) {
       return bad(at + ".embedding has " + std::to_string(emb->size()) + " values, expected " +
-                 std::to_string(dim) + (expected_dim != 0 ? " as in earlier answers (did the model change?)" : ""));
+                 std::to_string(dim) +
+                 (expected_dim != 0 ? " as in earlier answers (did the model change?)" : ""));
     }
     std::vector<float>& v = out[static_cast<size_t>(index)];
     v.resize(dim);

@@ -93,7 +93,7 @@ class OpenAiEmbedder final : public Embedder {
   const std::string spec_;
   const OpenAiTarget target_;
   const EmbedderOptions opts_;
-  const std::string api_key_;  // never logged
+  const std::string api_key_;   // never logged
   std::atomic<size_t> dim_{0};  // learned from the first good answer; then fixed
   std::unique_ptr<Pool> pool_;
 };

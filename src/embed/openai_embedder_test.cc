@@ -68,6 +68,7 @@ class FakeServer {
   using Script = std::function<void(const httplib::Request&, httplib::Response&, int)>;
 
   explicit FakeServer(Script script) : script_(std::move(script)) {
+    server_.set_tcp_nodelay(true);
     server_.Post(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
       const int n = calls_.fetch_add(1);
       {
@@ -118,7 +119,7 @@ class FakeServer {
   std::atomic<int> calls_{0};
   std::mutex mu_;
   std::condition_variable hang_cv_;
-  bool released_ = false;          // guarded by mu_
+  bool released_ = false;           // guarded by mu_
   std::vector<Recorded> requests_;  // guarded by mu_
 };
 
@@ -168,7 +169,8 @@ TEST_F(OpenAiEmbedderTest, Embed_SendsOpenAiRequestAndReordersByIndex) {
   EXPECT_EQ(reqs[0].path, "/v1/embeddings");
   EXPECT_EQ(reqs[0].authorization, "Bearer sk-test-secret");
   const json body = json::parse(reqs[0].body);
-  EXPECT_EQ(body, (json{{"model", "test-model"}, {"input", {"alpha", " ", "数据库", "gamma delta"}}}));
+  EXPECT_EQ(body,
+            (json{{"model", "test-model"}, {"input", {"alpha", " ", "数据库", "gamma delta"}}}));
 
   auto probe = Probe(*e);
   ASSERT_TRUE(probe.ok());
@@ -356,7 +358,8 @@ TEST_F(OpenAiEmbedderTest, Down_ConnectionRefusedIsUnavailableFast) {
   close(fd);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(r.status().message().find("after 4 attempts"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("after 4 attempts"), std::string::npos)
+      << r.status().message();
   EXPECT_LT(took, 1.0);
 }
 
@@ -376,13 +379,16 @@ TEST_F(OpenAiEmbedderTest, Validation_BadAnswersAreInvalidArgument) {
       {"wrong count", R"({"data":[{"index":0,"embedding":[1,2]}]})", "1 embeddings for 2 inputs"},
       {"wrong dim", R"({"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":[1,2,3]}]})",
        "has 3 values, expected 2"},
+      // nlohmann rejects numbers beyond double range outright.
       {"overflow", R"({"data":[{"index":0,"embedding":[1e999,2]},{"index":1,"embedding":[1,2]}]})",
-       "not finite"},
-      {"float overflow", R"({"data":[{"index":0,"embedding":[1e300,2]},{"index":1,"embedding":[1,2]}]})",
+       "not valid JSON"},
+      {"float overflow",
+       R"({"data":[{"index":0,"embedding":[1e300,2]},{"index":1,"embedding":[1,2]}]})",
        "not finite"},
       {"zeros", R"({"data":[{"index":0,"embedding":[0,0]},{"index":1,"embedding":[1,2]}]})",
        "all zeros"},
-      {"string value", R"({"data":[{"index":0,"embedding":["1",2]},{"index":1,"embedding":[1,2]}]})",
+      {"string value",
+       R"({"data":[{"index":0,"embedding":["1",2]},{"index":1,"embedding":[1,2]}]})",
        "not a number"},
       {"base64", R"({"data":[{"index":0,"embedding":"AAAA"},{"index":1,"embedding":"AAAA"}]})",
        "base64"},
