@@ -13,9 +13,9 @@ PACKAGES=(
   libicu-dev libuchardet-dev libpoppler-cpp-dev libgumbo-dev libcmark-dev
   libarchive-dev libpugixml-dev libzstd-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev libfaiss-dev
   # test fixtures and the retrieval-quality corpus (Chinese manual pages)
-  poppler-utils manpages-zh
+  poppler-utils manpages-zh groff-base bsdextrautils
 )
 
 missing=()

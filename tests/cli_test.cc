@@ -86,10 +86,11 @@ TEST_F(CliTest, TourCollectionsIngestSearchDocs) {
   json hits = DeepkbJson("search " + Quote("数据库的复制") + " --collection kb --json");
   ASSERT_FALSE(hits["hits"].empty());
   EXPECT_EQ(hits["hits"][0]["doc_id"], "corpus/zh.txt");
-  for (const char* key : {"doc_id", "chunk_id", "score", "keyword_rank", "text", "metadata"}) {
+  for (const char* key : {"doc_id", "chunk_id", "score", "keyword_rank", "vector_rank", "text",
+                          "metadata"}) {
     EXPECT_TRUE(hits["hits"][0].contains(key)) << key;
   }
-  json id_hits = DeepkbJson("search PPR-9087 -c kb --json");
+  json id_hits = DeepkbJson("search PPR-9087 -c kb --mode keyword --json");
   ASSERT_EQ(id_hits["hits"].size(), 1u);
   EXPECT_EQ(id_hits["hits"][0]["title"], "Runbook");
 
@@ -105,7 +106,12 @@ TEST_F(CliTest, TourCollectionsIngestSearchDocs) {
 
   json del = DeepkbJson("docs delete -c kb corpus/en.md --json");
   EXPECT_EQ(del["deleted"], true);
-  EXPECT_TRUE(DeepkbJson("search PPR-9087 -c kb --json")["hits"].empty());
+  EXPECT_TRUE(DeepkbJson("search PPR-9087 -c kb --mode keyword --json")["hits"].empty());
+  // Hybrid (the default) reports which paths found each hit.
+  json hy = DeepkbJson("search " + Quote("数据库复制") + " -c kb --json");
+  EXPECT_EQ(hy["mode"], "hybrid");
+  ASSERT_FALSE(hy["hits"].empty());
+  EXPECT_TRUE(hy["hits"][0].contains("vector_rank"));
 
   // Mirror: remove a file, re-ingest with --mirror.
   fs::remove(root_ / "corpus" / "zh.txt");

@@ -143,7 +143,7 @@ TEST(CrashTest, SigkillDuringIngestLosesNothingAcknowledged) {
       ASSERT_TRUE(chunks.ok());
       const std::string& first = chunks->front().text;
       const std::string marker = first.substr(7, first.find('.') - 7);  // "tok..."
-      auto hits = kb.Search({.collection = "crash", .query = marker, .top_k = 3});
+      auto hits = kb.Search({.collection = "crash", .query = marker, .mode = "keyword", .top_k = 3});
       ASSERT_TRUE(hits.ok());
       ASSERT_FALSE(hits->hits.empty()) << "marker " << marker << " of " << id << " not found";
       EXPECT_EQ(hits->hits[0].doc_id, id);

@@ -37,7 +37,7 @@ class FormatsTest : public ::testing::Test {
 
   // Doc ids of the hits for `q`, best first.
   static std::vector<SearchHit> Hits(const std::string& q) {
-    auto r = kb_->Search({.collection = "fx", .query = q, .top_k = 5});
+    auto r = kb_->Search({.collection = "fx", .query = q, .mode = "keyword", .top_k = 5});
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? r->hits : std::vector<SearchHit>{};
   }

@@ -177,8 +177,16 @@ TEST_F(ServerTest, BadRequestsGetContractErrors) {
     auto s = c.Post("/v1/collections/docs/search", q, "application/json");
     EXPECT_EQ(s->status, 200) << q << " " << s->body;
   }
-  EXPECT_EQ(c.Post("/v1/collections/docs/search", R"({"query":"x","mode":"vector"})",
-                   "application/json")->status, 501);
+  EXPECT_EQ(c.Post("/v1/collections/docs/search", R"({"query":"x","mode":"semantic"})",
+                   "application/json")->status, 400);
+  auto fused = c.Post("/v1/collections/docs/search",
+                      R"({"query":"中文检索","fusion":{"method":"weighted","keyword_weight":0.3,"vector_weight":0.7},"filter":{"doc_id":{"$in":["sample/intro.md"]}}})",
+                      "application/json");
+  ASSERT_EQ(fused->status, 200) << fused->body;
+  EXPECT_EQ(Body(fused)["mode"], "hybrid");
+  for (const auto& h : Body(fused)["hits"]) EXPECT_EQ(h["doc_id"], "sample/intro.md");
+  EXPECT_EQ(c.Post("/v1/collections/docs/search", R"({"query":"x","filter":{"a":{"$regex":1}}})",
+                   "application/json")->status, 400);
   EXPECT_EQ(c.Get("/v1/nothing-here")->status, 404);
 }
 

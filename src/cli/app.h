@@ -34,5 +34,7 @@ int Fail(const Status& s);
 // code in *exit_code.
 void RegisterKbCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+void RegisterIndexCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
+void RegisterBenchCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 
 }  // namespace deepkb::cli

@@ -13,6 +13,7 @@
 #include "cli/progress.h"
 #include "kb/ingest.h"
 #include "kb/kb_json.h"
+#include "common/utf8.h"
 
 namespace deepkb::cli {
 
@@ -184,9 +185,20 @@ void RegisterKbCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
     auto filter = std::make_shared<std::string>();
     search->add_option("query", req->query, "the query (any text; no query syntax)")->required();
     search->add_option("--collection,-c", req->collection, "collection to search")->required();
-    search->add_option("--mode", req->mode, "hybrid|keyword|vector|auto (this build: keyword)")
+    search->add_option("--mode", req->mode,
+                       "hybrid (keyword + vector, fused) | keyword | vector | auto (keyword for "
+                       "identifiers/quoted text, else hybrid)")
         ->check(CLI::IsMember({"hybrid", "keyword", "vector", "auto"}))
         ->capture_default_str();
+    search->add_option("--fusion", req->fusion, "hybrid fusion: rrf | weighted")
+        ->check(CLI::IsMember({"rrf", "weighted"}))
+        ->capture_default_str();
+    search->add_option("--rrf-k", req->rrf_k, "RRF constant k")->capture_default_str();
+    search->add_option("--keyword-weight", req->keyword_weight, "weighted fusion: keyword weight")
+        ->capture_default_str();
+    search->add_option("--vector-weight", req->vector_weight, "weighted fusion: vector weight")
+        ->capture_default_str();
+    search->add_option("--ef", req->ef, "HNSW search beam width (0 = default)");
     search->add_option("--top-k,-k", req->top_k, "number of hits")
         ->check(CLI::Range(1, 1000))
         ->capture_default_str();
@@ -202,7 +214,7 @@ void RegisterKbCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
       if (*as_json) {
         json hits = json::array();
         for (const auto& h : res->hits) hits.push_back(HitToJson(h));
-        PrintJson(json{{"hits", hits}, {"took_ms", res->took_ms}});
+        PrintJson(json{{"hits", hits}, {"took_ms", res->took_ms}, {"mode", res->mode}});
         return;
       }
       if (res->hits.empty()) {
@@ -210,14 +222,23 @@ void RegisterKbCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
         return;
       }
       const bool tty = ::isatty(1) == 1;
+      int rank = 0;
       for (const auto& h : res->hits) {
-        std::printf("%d. %s  [score %.3f]%s%s\n", h.keyword_rank, h.doc_id.c_str(), h.score,
+        std::string ranks;
+        if (h.keyword_rank) ranks += " kw#" + std::to_string(h.keyword_rank);
+        if (h.vector_rank) ranks += " vec#" + std::to_string(h.vector_rank);
+        std::printf("%d. %s  [score %.3f%s]%s%s\n", ++rank, h.doc_id.c_str(), h.score, ranks.c_str(),
                     h.page > 0 ? ("  page " + std::to_string(h.page)).c_str() : "",
                     h.heading_path.empty() ? "" : ("  § " + h.heading_path).c_str());
         if (!h.title.empty()) std::printf("   %s\n", h.title.c_str());
-        std::printf("   %s\n\n", RenderHighlight(h.highlight, tty).c_str());
+        std::string snippet = h.highlight;
+        if (snippet.empty()) {  // vector-only hit: show the start of the chunk
+          snippet = h.text.substr(0, utf8::FloorBoundary(h.text, 200));
+          if (snippet.size() < h.text.size()) snippet += "…";
+        }
+        std::printf("   %s\n\n", RenderHighlight(snippet, tty).c_str());
       }
-      std::printf("%zu hits in %.1f ms\n", res->hits.size(), res->took_ms);
+      std::printf("%zu hits in %.1f ms (%s)\n", res->hits.size(), res->took_ms, res->mode.c_str());
     });
   }
 

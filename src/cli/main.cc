@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   RegisterKbCommands(app, g, &exit_code);
   RegisterServeCommand(app, g, &exit_code);
+  RegisterIndexCommands(app, g, &exit_code);
+  RegisterBenchCommand(app, g, &exit_code);
 
   try {
     app.parse(argc, argv);

@@ -60,7 +60,8 @@ class FilterSearchTest : public ::testing::Test {
     ASSERT_TRUE(kb_->PutDocument(r).ok());
   }
   std::vector<std::string> Ids(const std::string& filter) {
-    auto r = kb_->Search({.collection = "c", .query = "replication", .filter_json = filter});
+    auto r = kb_->Search(
+        {.collection = "c", .query = "replication", .mode = "keyword", .filter_json = filter});
     EXPECT_TRUE(r.ok()) << filter << ": " << r.status().ToString();
     std::vector<std::string> ids;
     if (r.ok()) {

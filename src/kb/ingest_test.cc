@@ -77,7 +77,7 @@ TEST_F(IngestTest, RecursiveIsIdempotentAndMirrorDeletes) {
   EXPECT_EQ(r4.deleted, 1);
   EXPECT_EQ(r4.unchanged, 2);
   EXPECT_EQ(kb_->GetDocument("c", "corpus/b.md").status().code(), StatusCode::kNotFound);
-  auto hits = kb_->Search({.collection = "c", .query = "consensus"});
+  auto hits = kb_->Search({.collection = "c", .query = "consensus", .mode = "keyword"});
   ASSERT_TRUE(hits.ok());
   ASSERT_EQ(hits->hits.size(), 1u);
   EXPECT_EQ(hits->hits[0].doc_id, "corpus/a.txt");

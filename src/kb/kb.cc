@@ -6,12 +6,15 @@
 #include <chrono>
 #include <filesystem>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/hash.h"
 #include "common/utf8.h"
 #include "kb/filter.h"
 #include "index/fulltext/fts5_tokenizer.h"
 #include "storage/schema.h"
+
+#include <spdlog/spdlog.h>
 
 namespace deepkb::kb {
 
@@ -27,6 +30,19 @@ Status ValidateMetadata(const std::string& json_text) {
   auto j = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     return InvalidArgumentError("metadata must be a JSON object, e.g. {\"team\": \"ops\"}");
+  }
+  return Status::Ok();
+}
+
+Status ApplyToIndex(VectorCollection& vc, const std::vector<int64_t>& removed,
+                    const std::vector<int64_t>& added,
+                    const std::vector<std::vector<float>>& vectors) {
+  for (int64_t id : removed) {
+    const auto label = static_cast<hnsw::Label>(id);
+    if (vc.index->Contains(label)) RETURN_IF_ERROR(vc.index->Remove(label));
+  }
+  for (size_t i = 0; i < added.size(); ++i) {
+    RETURN_IF_ERROR(vc.index->Add(static_cast<hnsw::Label>(added[i]), vectors[i]));
   }
   return Status::Ok();
 }
@@ -77,7 +93,19 @@ KnowledgeBase::KnowledgeBase(std::string data_dir, KbOptions opts,
       opts_(opts),
       db_(std::move(db)),
       store_(*db_),
-      fts_(*db_) {}
+      fts_(*db_),
+      vectors_(data_dir_, opts_.vectors) {}
+
+KnowledgeBase::~KnowledgeBase() {
+  Status s = SaveIndexes();
+  if (!s.ok()) spdlog::warn("could not save vector index snapshots: {}", s.ToString());
+}
+
+Status KnowledgeBase::SaveIndexes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(int64_t seq, store_.LastChangeSeq());
+  return vectors_.SaveSnapshots(static_cast<uint64_t>(seq));
+}
 
 Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::Open(const std::string& data_dir,
                                                           const KbOptions& opts) {
@@ -94,15 +122,16 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::Open(const std::string& da
   ASSIGN_OR_RETURN(kb->node_id_, kb->store_.NodeId());
   ASSIGN_OR_RETURN(uint64_t max_hlc, kb->store_.MaxHlc());
   kb->clock_.AdvanceTo(max_hlc);
+  ASSIGN_OR_RETURN(auto colls, kb->store_.ListCollections());
+  for (const auto& c : colls) {
+    Status s = kb->vectors_.Load(c, kb->store_);
+    if (!s.ok()) return s.WithContext("loading the vector index of collection '" + c.name + "'");
+  }
   return kb;
 }
 
 Result<CollectionRow> KnowledgeBase::CreateCollection(const CreateCollectionRequest& req) {
   RETURN_IF_ERROR(ValidateCollectionName(req.name));
-  if (req.embedder != "ngram-hash" && req.embedder.rfind("openai:", 0) != 0) {
-    return InvalidArgumentError("unknown embedder '" + req.embedder +
-                                "': use ngram-hash or openai:MODEL@URL");
-  }
   text::ChunkOptions copts;
   if (req.chunk_tokens <= 0 || req.chunk_overlap < 0) {
     return InvalidArgumentError("chunk_tokens must be positive and chunk_overlap >= 0");
@@ -110,6 +139,10 @@ Result<CollectionRow> KnowledgeBase::CreateCollection(const CreateCollectionRequ
   copts.max_tokens = static_cast<size_t>(req.chunk_tokens);
   copts.overlap_tokens = static_cast<size_t>(req.chunk_overlap);
   RETURN_IF_ERROR(text::ValidateChunkOptions(copts));
+  // Contacts a remote embedding server to learn the dimension: a collection is only created
+  // with an embedder that works.
+  ASSIGN_OR_RETURN(auto embedder, vectors_.MakeEmbedder(req.embedder));
+  const int dim = static_cast<int>(embedder->dim());
 
   std::lock_guard<std::mutex> lock(mu_);
   storage::Transaction tx(*db_);
@@ -117,6 +150,7 @@ Result<CollectionRow> KnowledgeBase::CreateCollection(const CreateCollectionRequ
   CollectionRow row;
   row.name = req.name;
   row.embedder = req.embedder;
+  row.dim = dim;
   row.chunk_tokens = req.chunk_tokens;
   row.chunk_overlap = req.chunk_overlap;
   row.created_at = NowMillis();
@@ -129,6 +163,7 @@ Result<CollectionRow> KnowledgeBase::CreateCollection(const CreateCollectionRequ
   }
   RETURN_IF_ERROR(fts_.CreateForCollection(inserted->id));
   RETURN_IF_ERROR(tx.Commit());
+  RETURN_IF_ERROR(vectors_.AddEmpty(*inserted, std::move(embedder)));
   return inserted;
 }
 
@@ -154,7 +189,9 @@ Status KnowledgeBase::DeleteCollection(const std::string& name) {
   RETURN_IF_ERROR(tx.Begin());
   RETURN_IF_ERROR(fts_.DropForCollection(c.id));
   RETURN_IF_ERROR(store_.DeleteCollection(c.id));
-  return tx.Commit();
+  RETURN_IF_ERROR(tx.Commit());
+  vectors_.Drop(c.id);
+  return Status::Ok();
 }
 
 Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
@@ -210,6 +247,18 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
   doc.size_bytes = static_cast<int64_t>(req.bytes.size());
   doc.chunk_count = static_cast<int64_t>(chunks.size());
 
+  // Embed outside the lock too (a remote model may take a while). A failure writes nothing.
+  std::shared_ptr<VectorCollection> vc = vectors_.Get(coll.id);
+  std::vector<std::vector<float>> vectors;
+  if (vc) {
+    std::vector<std::string> texts;
+    texts.reserve(chunks.size());
+    for (const auto& c : chunks) texts.push_back(c.text);
+    auto embedded = vectors_.Embed(*vc, texts);
+    if (!embedded.ok()) return embedded.status().WithContext("embedding the document's chunks");
+    vectors = std::move(embedded).value();
+  }
+
   std::vector<ChunkRow> rows;
   rows.reserve(chunks.size());
   for (size_t i = 0; i < chunks.size(); ++i) {
@@ -244,7 +293,10 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
   if (live) {
     RETURN_IF_ERROR(fts_.UnindexDocument(coll.id, existing->id));
   }
+  std::vector<int64_t> old_chunk_ids;
   if (existing.ok()) {
+    ASSIGN_OR_RETURN(auto old_chunks, store_.GetChunks(existing->id));
+    for (const auto& c : old_chunks) old_chunk_ids.push_back(c.id);
     RETURN_IF_ERROR(store_.DeleteChunks(existing->id));
     doc.created_at = existing->created_at;
   } else {
@@ -255,6 +307,9 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
   doc.updated_at = NowMillis();
   ASSIGN_OR_RETURN(int64_t row_id, store_.UpsertDocument(doc));
   RETURN_IF_ERROR(store_.InsertChunks(row_id, rows));
+  std::vector<int64_t> new_chunk_ids;
+  for (const auto& r : rows) new_chunk_ids.push_back(r.id);
+  if (vc) RETURN_IF_ERROR(store_.PutChunkVectors(new_chunk_ids, vectors));
   RETURN_IF_ERROR(fts_.IndexDocument(coll.id, row_id));
   storage::ChangeRow change;
   change.collection = coll.name;
@@ -266,6 +321,12 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
   change.created_at = doc.updated_at;
   RETURN_IF_ERROR(store_.AppendChange(change).status());
   RETURN_IF_ERROR(tx.Commit());
+  // The in-memory index follows the committed state (under mu_, so a snapshot never sees a
+  // half-applied write). Should this fail, the next start reconciles the index with SQLite.
+  if (vc) {
+    Status s = ApplyToIndex(*vc, old_chunk_ids, new_chunk_ids, vectors);
+    if (!s.ok()) spdlog::error("vector index update failed (repaired at next start): {}", s.ToString());
+  }
   result.version = doc.version;
   result.chunks = doc.chunk_count;
   result.outcome = live ? PutResult::Outcome::kUpdated : PutResult::Outcome::kCreated;
@@ -287,6 +348,11 @@ Result<uint64_t> KnowledgeBase::DeleteDocument(const std::string& collection,
     return existing.status();
   }
   DocumentRow doc = *existing;
+  std::vector<int64_t> old_chunk_ids;
+  {
+    ASSIGN_OR_RETURN(auto old_chunks, store_.GetChunks(doc.id));
+    for (const auto& c : old_chunks) old_chunk_ids.push_back(c.id);
+  }
   RETURN_IF_ERROR(fts_.UnindexDocument(coll.id, doc.id));
   RETURN_IF_ERROR(store_.DeleteChunks(doc.id));
   doc.deleted = true;
@@ -305,6 +371,10 @@ Result<uint64_t> KnowledgeBase::DeleteDocument(const std::string& collection,
   change.created_at = doc.updated_at;
   RETURN_IF_ERROR(store_.AppendChange(change).status());
   RETURN_IF_ERROR(tx.Commit());
+  if (auto vc = vectors_.Get(coll.id)) {
+    Status s = ApplyToIndex(*vc, old_chunk_ids, {}, {});
+    if (!s.ok()) spdlog::error("vector index update failed (repaired at next start): {}", s.ToString());
+  }
   return doc.version;
 }
 
@@ -338,70 +408,64 @@ Result<std::vector<DocumentRow>> KnowledgeBase::ListDocuments(const std::string&
   return store_.ListDocuments(coll.id, cursor, limit);
 }
 
-Result<SearchResponse> KnowledgeBase::Search(const SearchRequest& req) {
-  const auto t0 = std::chrono::steady_clock::now();
-  if (req.mode != "keyword") {
-    if (req.mode == "hybrid" || req.mode == "vector" || req.mode == "auto") {
-      return UnimplementedError("search mode '" + req.mode +
-                                "' needs the vector index, which this build does not have yet; "
-                                "use mode keyword");
-    }
-    return InvalidArgumentError("unknown search mode '" + utf8::Sanitize(req.mode) +
-                                "': use hybrid, keyword, vector or auto");
-  }
-  if (req.top_k < 1 || req.top_k > 1000) {
-    return InvalidArgumentError("top_k must be between 1 and 1000");
-  }
-  storage::SqlFilter filter;
-  if (!req.filter_json.empty()) {
-    auto j = nlohmann::json::parse(req.filter_json, nullptr, false);
-    if (j.is_discarded()) {
-      return InvalidArgumentError("filter is not valid JSON; e.g. {\"team\": \"ops\"}");
-    }
-    ASSIGN_OR_RETURN(filter, CompileFilter(j));
-  }
-  ASSIGN_OR_RETURN(CollectionRow coll, GetCollection(req.collection));
-  fulltext::MatchQuery query = fulltext::BuildMatchQuery(req.query);
-  SearchResponse response;
-  if (!query.empty()) {
+Status KnowledgeBase::RebuildIndexes(const std::string& collection,
+                                     const std::string& embedder_spec,
+                                     const std::function<void(size_t, size_t)>& progress) {
+  ASSIGN_OR_RETURN(CollectionRow coll, GetCollection(collection));
+  const std::string spec = embedder_spec.empty() ? coll.embedder : embedder_spec;
+  ASSIGN_OR_RETURN(auto embedder, vectors_.MakeEmbedder(spec));
+  VectorCollection staged;
+  staged.spec = spec;
+  staged.dim = embedder->dim();
+  staged.embedder = std::move(embedder);
+
+  std::vector<std::pair<int64_t, std::string>> chunks;
+  {
     std::lock_guard<std::mutex> lock(mu_);
-    ASSIGN_OR_RETURN(auto fts_hits, fts_.Search(coll.id, query, req.top_k, {}, &filter));
-    std::vector<int64_t> ids;
-    ids.reserve(fts_hits.size());
-    for (const auto& h : fts_hits) ids.push_back(h.chunk_id);
-    ASSIGN_OR_RETURN(auto chunks, store_.GetChunksByIds(ids));
-    std::unordered_map<int64_t, ChunkRow*> by_id;
-    for (auto& c : chunks) by_id[c.id] = &c;
-    std::unordered_map<int64_t, DocumentRow> docs;
-    ASSIGN_OR_RETURN(auto doc_rows, store_.GetDocumentsByRowIds([&] {
-      std::vector<int64_t> v;
-      for (const auto& h : fts_hits) v.push_back(h.document_row_id);
-      return v;
-    }()));
-    for (auto& d : doc_rows) docs[d.id] = std::move(d);
-    int rank = 0;
-    for (const auto& h : fts_hits) {
-      auto c = by_id.find(h.chunk_id);
-      auto d = docs.find(h.document_row_id);
-      if (c == by_id.end() || d == docs.end()) continue;  // cannot happen inside one snapshot
-      SearchHit hit;
-      hit.doc_id = d->second.doc_id;
-      hit.chunk_id = h.chunk_id;
-      hit.score = h.score;
-      hit.keyword_rank = ++rank;
-      hit.text = c->second->text;
-      hit.highlight = h.highlight;
-      hit.title = d->second.title;
-      hit.source = d->second.source;
-      hit.page = c->second->page;
-      hit.heading_path = c->second->heading_path;
-      hit.metadata_json = d->second.metadata_json;
-      response.hits.push_back(std::move(hit));
+    ASSIGN_OR_RETURN(auto ids, store_.LiveChunkIds(coll.id));
+    ASSIGN_OR_RETURN(auto rows, store_.GetChunksByIds(ids));
+    for (auto& r : rows) chunks.emplace_back(r.id, std::move(r.text));
+  }
+  // Embed everything before touching the database.
+  std::vector<int64_t> ids;
+  std::vector<std::vector<float>> vectors;
+  constexpr size_t kBatch = 256;
+  for (size_t i = 0; i < chunks.size(); i += kBatch) {
+    std::vector<std::string> texts;
+    for (size_t j = i; j < std::min(chunks.size(), i + kBatch); ++j) {
+      ids.push_back(chunks[j].first);
+      texts.push_back(chunks[j].second);
+    }
+    ASSIGN_OR_RETURN(auto batch, vectors_.Embed(staged, texts));
+    for (auto& v : batch) vectors.push_back(std::move(v));
+    if (progress) progress(vectors.size(), chunks.size());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  storage::Transaction tx(*db_);
+  RETURN_IF_ERROR(tx.Begin());
+  RETURN_IF_ERROR(store_.DeleteCollectionVectors(coll.id));
+  // Chunks deleted while we were embedding have no row any more: skip them.
+  ASSIGN_OR_RETURN(auto live_now, store_.LiveChunkIds(coll.id));
+  std::unordered_set<int64_t> live(live_now.begin(), live_now.end());
+  std::vector<int64_t> keep_ids;
+  std::vector<std::vector<float>> keep_vectors;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (live.count(ids[i])) {
+      keep_ids.push_back(ids[i]);
+      keep_vectors.push_back(std::move(vectors[i]));
     }
   }
-  response.took_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  return response;
+  RETURN_IF_ERROR(store_.PutChunkVectors(keep_ids, keep_vectors));
+  RETURN_IF_ERROR(store_.SetCollectionEmbedder(coll.id, spec, static_cast<int>(staged.dim)));
+  RETURN_IF_ERROR(fts_.Rebuild(coll.id));
+  RETURN_IF_ERROR(tx.Commit());
+  coll.embedder = spec;
+  coll.dim = static_cast<int>(staged.dim);
+  // The old snapshot describes the old vectors: drop it before loading. Chunks written after our
+  // list of ids (by a concurrent writer using the old embedder) lost their vector above and are
+  // embedded by Load() (local embedders) or counted as missing (remote ones).
+  vectors_.Drop(coll.id);
+  return vectors_.Load(coll, store_);
 }
 
 Status KnowledgeBase::Verify() {
@@ -415,6 +479,20 @@ Status KnowledgeBase::Verify() {
   for (const auto& c : colls) {
     Status s = fts_.IntegrityCheck(c.id);
     if (!s.ok()) return s.WithContext("collection '" + c.name + "'");
+    auto vc = vectors_.Get(c.id);
+    if (!vc) continue;
+    ASSIGN_OR_RETURN(auto live, store_.LiveChunkIds(c.id));
+    size_t indexed = 0;
+    for (int64_t id : live) {
+      if (vc->index->Contains(static_cast<hnsw::Label>(id))) ++indexed;
+    }
+    const size_t labels = vc->index->Stats().live;
+    if (indexed + vc->missing_vectors != live.size() || labels != indexed) {
+      return DataLossError("collection '" + c.name + "': vector index holds " +
+                           std::to_string(labels) + " vectors, " + std::to_string(indexed) +
+                           " of " + std::to_string(live.size()) +
+                           " live chunks; run `deepkb index rebuild`");
+    }
   }
   return Status::Ok();
 }

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -24,6 +25,7 @@
 #include "common/hlc.h"
 #include "common/status.h"
 #include "index/fulltext/fts_index.h"
+#include "kb/vectors.h"
 #include "storage/kb_store.h"
 #include "storage/sqlite.h"
 #include "text/chunker.h"
@@ -37,6 +39,7 @@ using storage::DocumentRow;
 
 struct KbOptions {
   text::ParseOptions parse;  // max file size etc.
+  VectorOptions vectors;     // HNSW parameters, embedder timeouts
 };
 
 struct CreateCollectionRequest {
@@ -69,16 +72,26 @@ std::string_view OutcomeName(PutResult::Outcome o);  // "created", "updated", "u
 struct SearchRequest {
   std::string collection;
   std::string query;
-  std::string mode = "keyword";  // keyword (hybrid|vector|auto arrive with the vector index)
+  // keyword: BM25 only; vector: embedding similarity only; hybrid: both in parallel, fused;
+  // auto: keyword for lookups (identifiers, codes, quoted text, single terms), else hybrid.
+  std::string mode = "hybrid";
   int top_k = 10;
   std::string filter_json;  // "" = none; see kb/filter.h for the language
+  // Fusion (hybrid): "rrf" (score = sum of 1/(rrf_k + rank)) or "weighted" (min-max normalised
+  // scores of each path, weighted sum).
+  std::string fusion = "rrf";
+  int rrf_k = 60;
+  double keyword_weight = 0.5;
+  double vector_weight = 0.5;
+  int ef = 0;  // HNSW beam width; 0 = the node's default
 };
 
 struct SearchHit {
   std::string doc_id;
   int64_t chunk_id = 0;
   double score = 0;
-  int keyword_rank = 0;  // 1-based rank in the keyword path
+  int keyword_rank = 0;  // 1-based rank in the keyword path (0 = not found by it)
+  int vector_rank = 0;   // 1-based rank in the vector path (0 = not found by it)
   std::string text;
   std::string highlight;
   std::string title;
@@ -91,7 +104,12 @@ struct SearchHit {
 struct SearchResponse {
   std::vector<SearchHit> hits;
   double took_ms = 0;
+  std::string mode;  // the mode actually used (auto resolves to keyword or hybrid)
 };
+
+// The mode `auto` picks for a query: "keyword" or "hybrid" (exposed for tests and the quality
+// harness).
+std::string AutoMode(std::string_view query);
 
 // Validates a collection name: 1-64 chars of [A-Za-z0-9_.-], starting with a letter or digit.
 Status ValidateCollectionName(const std::string& name);
@@ -125,8 +143,22 @@ class KnowledgeBase {
 
   Result<SearchResponse> Search(const SearchRequest& req);
 
-  // SQLite integrity_check plus FTS5 integrity-check of every collection; DataLoss on failure.
+  // SQLite integrity_check plus FTS5 integrity-check of every collection, plus the vector index
+  // against SQLite (every live chunk indexed, nothing else); DataLoss on failure.
   Status Verify();
+
+  // Rebuilds a collection's indexes from SQLite: the full-text index, and the vector index with
+  // every live chunk re-embedded by `embedder_spec` (or the collection's current embedder when
+  // empty). All vectors are computed first; then one transaction replaces the stored vectors and
+  // records the embedder and dimension, so a failure (embedding server down) changes nothing.
+  // `progress(done, total)` is called as chunks are embedded.
+  Status RebuildIndexes(const std::string& collection, const std::string& embedder_spec,
+                        const std::function<void(size_t, size_t)>& progress = nullptr);
+
+  // Writes the vector index snapshots (also done by the destructor).
+  Status SaveIndexes();
+
+  ~KnowledgeBase();
 
   const std::string& node_id() const { return node_id_; }
   const std::string& data_dir() const { return data_dir_; }
@@ -142,6 +174,7 @@ class KnowledgeBase {
   std::unique_ptr<storage::Database> db_;   // guarded by mu_
   storage::KbStore store_;                  // guarded by mu_
   fulltext::FtsIndex fts_;                  // guarded by mu_
+  VectorSet vectors_;                       // thread-safe; its SQLite work runs under mu_
 };
 
 }  // namespace deepkb::kb

@@ -46,12 +46,13 @@ json HitToJson(const SearchHit& h) {
   json j{{"doc_id", h.doc_id},
          {"chunk_id", h.chunk_id},
          {"score", h.score},
-         {"keyword_rank", h.keyword_rank},
          {"text", h.text},
          {"highlight", h.highlight},
          {"title", h.title},
          {"source", h.source},
          {"metadata", MetadataToJson(h.metadata_json)}};
+  if (h.keyword_rank > 0) j["keyword_rank"] = h.keyword_rank;
+  if (h.vector_rank > 0) j["vector_rank"] = h.vector_rank;
   if (h.page > 0) j["page"] = h.page;
   if (!h.heading_path.empty()) j["heading_path"] = h.heading_path;
   return j;

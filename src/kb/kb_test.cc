@@ -35,7 +35,7 @@ class KbTest : public ::testing::Test {
   }
 
   std::vector<std::string> SearchIds(const std::string& q) {
-    auto r = kb_->Search({.collection = "c", .query = q});
+    auto r = kb_->Search({.collection = "c", .query = q, .mode = "keyword"});
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     std::vector<std::string> ids;
     if (r.ok()) {
@@ -110,7 +110,7 @@ TEST_F(KbTest, SearchReturnsHitFields) {
   req.source = "/srv/guide.md";
   req.metadata_json = R"({"team":"ops"})";
   ASSERT_TRUE(kb_->PutDocument(req).ok());
-  auto r = kb_->Search({.collection = "c", .query = "PPR-9087"});
+  auto r = kb_->Search({.collection = "c", .query = "PPR-9087", .mode = "keyword"});
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->hits.size(), 1u);
   const auto& h = r->hits[0];
@@ -131,8 +131,8 @@ TEST_F(KbTest, RejectsBadInput) {
   EXPECT_EQ(Put("a", "").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(kb_->Search({.collection = "nope", .query = "x"}).status().code(),
             StatusCode::kNotFound);
-  EXPECT_EQ(kb_->Search({.collection = "c", .query = "x", .mode = "vector"}).status().code(),
-            StatusCode::kUnimplemented);
+  EXPECT_EQ(kb_->Search({.collection = "c", .query = "x", .mode = "semantic"}).status().code(),
+            StatusCode::kInvalidArgument);
   EXPECT_EQ(kb_->Search({.collection = "c", .query = "x", .top_k = 0}).status().code(),
             StatusCode::kInvalidArgument);
 }
@@ -141,7 +141,7 @@ TEST_F(KbTest, HostileQueriesNeverError) {
   ASSERT_TRUE(Put("a", "alpha beta gamma").ok());
   for (const char* q : {"\"", "NEAR(", "*", "AND", "OR NOT", "(((", "alpha\"", "-", ":", "^",
                         "col:alpha", "\xFF\xFE", "。。！", "", "   "}) {
-    auto r = kb_->Search({.collection = "c", .query = q});
+    auto r = kb_->Search({.collection = "c", .query = q, .mode = "keyword"});
     EXPECT_TRUE(r.ok()) << q << ": " << r.status().ToString();
   }
 }

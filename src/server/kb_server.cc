@@ -164,6 +164,16 @@ void KbServer::Impl::Routes() {
                      ReadField(*body, "top_k", sr.top_k)}) {
       if (!s.ok()) return SendError(res, s);
     }
+    if (body->contains("fusion") && !(*body)["fusion"].is_null()) {
+      const json& f = (*body)["fusion"];
+      if (!f.is_object()) return SendError(res, InvalidArgumentError("fusion must be a JSON object"));
+      for (Status s : {ReadField(f, "method", sr.fusion), ReadField(f, "k", sr.rrf_k),
+                       ReadField(f, "keyword_weight", sr.keyword_weight),
+                       ReadField(f, "vector_weight", sr.vector_weight)}) {
+        if (!s.ok()) return SendError(res, s);
+      }
+    }
+    if (Status s = ReadField(*body, "ef", sr.ef); !s.ok()) return SendError(res, s);
     if (body->contains("filter") && !(*body)["filter"].is_null()) {
       if (!(*body)["filter"].is_object()) {
         return SendError(res, InvalidArgumentError("filter must be a JSON object"));
@@ -174,7 +184,7 @@ void KbServer::Impl::Routes() {
     if (!r.ok()) return SendError(res, r.status());
     json hits = json::array();
     for (const auto& h : r->hits) hits.push_back(kb::HitToJson(h));
-    SendJson(res, 200, json{{"hits", hits}, {"took_ms", r->took_ms}});
+    SendJson(res, 200, json{{"hits", hits}, {"took_ms", r->took_ms}, {"mode", r->mode}});
   });
 
   http.Get(R"(/v1/collections/([^/]+)/documents)", [this](const httplib::Request& req, httplib::Response& res) {

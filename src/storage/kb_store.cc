@@ -8,6 +8,8 @@
 //  - Timestamps left at 0 by the caller are filled with the current wall clock (unix ms).
 #include "storage/kb_store.h"
 
+#include <cstring>
+
 #include <algorithm>
 #include <bit>
 #include <chrono>
@@ -451,6 +453,127 @@ Result<int64_t> KbStore::LastChangeSeq() {
   return db_.QueryInt(
       "SELECT MAX(COALESCE((SELECT MAX(seq) FROM changes), 0), "
       "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0))");
+}
+
+// ---- vectors ----------------------------------------------------------------------------
+
+namespace {
+
+Status VisitVectors(Statement& s, const std::function<Status(int64_t, std::span<const float>)>& fn) {
+  std::vector<float> buf;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) return Status::Ok();
+    const int64_t id = s.ColumnInt(0);
+    const std::string_view blob = s.ColumnBlob(1);
+    if (blob.size() % sizeof(float) != 0 || blob.empty()) {
+      return DataLossError("vector of chunk " + std::to_string(id) + " has " +
+                           std::to_string(blob.size()) +
+                           " bytes, not a whole number of floats; run `deepkb index rebuild`");
+    }
+    buf.resize(blob.size() / sizeof(float));
+    std::memcpy(buf.data(), blob.data(), blob.size());
+    RETURN_IF_ERROR(fn(id, std::span<const float>(buf)));
+  }
+}
+
+}  // namespace
+
+Status KbStore::PutChunkVectors(const std::vector<int64_t>& chunk_ids,
+                                const std::vector<std::vector<float>>& vectors) {
+  if (chunk_ids.size() != vectors.size()) {
+    return InvalidArgumentError("PutChunkVectors: " + std::to_string(chunk_ids.size()) +
+                                " ids but " + std::to_string(vectors.size()) + " vectors");
+  }
+  ASSIGN_OR_RETURN(Statement ins, db_.Prepare("INSERT OR REPLACE INTO chunk_vectors(chunk_id, "
+                                              "vector) VALUES (?, ?)"));
+  for (size_t i = 0; i < chunk_ids.size(); ++i) {
+    ins.Reset();
+    ins.Bind(1, chunk_ids[i]);
+    ins.BindBlob(2, std::string_view(reinterpret_cast<const char*>(vectors[i].data()),
+                                     vectors[i].size() * sizeof(float)));
+    RETURN_IF_ERROR(ins.Run());
+  }
+  return Status::Ok();
+}
+
+Status KbStore::ForEachVector(int64_t collection_id,
+                              const std::function<Status(int64_t, std::span<const float>)>& fn) {
+  ASSIGN_OR_RETURN(Statement s,
+                   db_.Prepare("SELECT v.chunk_id, v.vector FROM chunk_vectors v "
+                               "JOIN chunks c ON c.id = v.chunk_id "
+                               "JOIN documents d ON d.id = c.document_id "
+                               "WHERE d.collection_id = ? AND d.deleted = 0 ORDER BY v.chunk_id"));
+  s.Bind(1, collection_id);
+  return VisitVectors(s, fn);
+}
+
+Status KbStore::VectorsByIds(const std::vector<int64_t>& chunk_ids,
+                             const std::function<Status(int64_t, std::span<const float>)>& fn) {
+  ASSIGN_OR_RETURN(Statement s,
+                   db_.Prepare("SELECT chunk_id, vector FROM chunk_vectors WHERE chunk_id = ?"));
+  for (const int64_t id : chunk_ids) {
+    s.Reset();
+    s.Bind(1, id);
+    RETURN_IF_ERROR(VisitVectors(s, fn));
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<int64_t>> KbStore::LiveChunkIds(int64_t collection_id,
+                                                   const SqlFilter* filter) {
+  std::string sql =
+      "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
+      "WHERE d.collection_id = ?1 AND d.deleted = 0";
+  if (filter && !filter->empty()) sql += " AND " + NumberedWhere(*filter, 2);
+  sql += " ORDER BY c.id";
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare(sql));
+  s.Bind(1, collection_id);
+  if (filter && !filter->empty()) BindFilter(s, 2, *filter);
+  std::vector<int64_t> ids;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) break;
+    ids.push_back(s.ColumnInt(0));
+  }
+  return ids;
+}
+
+Result<std::vector<std::pair<int64_t, std::string>>> KbStore::ChunksMissingVectors(
+    int64_t collection_id, int limit) {
+  ASSIGN_OR_RETURN(Statement s,
+                   db_.Prepare("SELECT c.id, c.text FROM chunks c "
+                               "JOIN documents d ON d.id = c.document_id "
+                               "LEFT JOIN chunk_vectors v ON v.chunk_id = c.id "
+                               "WHERE d.collection_id = ? AND d.deleted = 0 AND v.chunk_id IS NULL "
+                               "ORDER BY c.id LIMIT ?"));
+  s.Bind(1, collection_id).Bind(2, static_cast<int64_t>(limit));
+  std::vector<std::pair<int64_t, std::string>> out;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) break;
+    out.emplace_back(s.ColumnInt(0), s.ColumnText(1));
+  }
+  return out;
+}
+
+Status KbStore::SetCollectionEmbedder(int64_t collection_id, const std::string& embedder,
+                                      int dim) {
+  ASSIGN_OR_RETURN(Statement s,
+                   db_.Prepare("UPDATE collections SET embedder = ?, dim = ? WHERE id = ?"));
+  s.Bind(1, embedder).Bind(2, dim).Bind(3, collection_id);
+  RETURN_IF_ERROR(s.Run());
+  if (db_.Changes() == 0) return NotFoundError("collection id " + std::to_string(collection_id));
+  return Status::Ok();
+}
+
+Status KbStore::DeleteCollectionVectors(int64_t collection_id) {
+  ASSIGN_OR_RETURN(Statement s,
+                   db_.Prepare("DELETE FROM chunk_vectors WHERE chunk_id IN (SELECT c.id FROM "
+                               "chunks c JOIN documents d ON d.id = c.document_id "
+                               "WHERE d.collection_id = ?)"));
+  s.Bind(1, collection_id);
+  return s.Run();
 }
 
 }  // namespace deepkb::storage

@@ -9,11 +9,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "storage/sql_filter.h"
 #include "storage/sqlite.h"
 
 namespace deepkb::storage {
@@ -109,6 +112,27 @@ class KbStore {
   // Inserts chunks for a document (ids are assigned and written back). AlreadyExists when an
   // ordinal is already taken for this document; FailedPrecondition when the document is absent.
   Status InsertChunks(int64_t document_row_id, std::vector<ChunkRow>& chunks);
+
+  // ---- vectors (schema v3) ----
+  // Stores one float32 vector per chunk id (replacing existing ones).
+  Status PutChunkVectors(const std::vector<int64_t>& chunk_ids,
+                         const std::vector<std::vector<float>>& vectors);
+  // Visits (chunk id, vector) of every live chunk of a collection that has a vector, in id
+  // order. Vectors whose byte length is not a multiple of 4 are reported as DataLoss.
+  Status ForEachVector(int64_t collection_id,
+                       const std::function<Status(int64_t, std::span<const float>)>& fn);
+  // Vectors of the given chunk ids that have one, in no particular order.
+  Status VectorsByIds(const std::vector<int64_t>& chunk_ids,
+                      const std::function<Status(int64_t, std::span<const float>)>& fn);
+  // Ids of live chunks of a collection (sorted); with `filter`, only chunks of documents that
+  // match it (filter->where over `documents d`).
+  Result<std::vector<int64_t>> LiveChunkIds(int64_t collection_id,
+                                            const SqlFilter* filter = nullptr);
+  // Live chunks of a collection without a vector: (id, text), sorted by id.
+  Result<std::vector<std::pair<int64_t, std::string>>> ChunksMissingVectors(int64_t collection_id,
+                                                                            int limit);
+  Status SetCollectionEmbedder(int64_t collection_id, const std::string& embedder, int dim);
+  Status DeleteCollectionVectors(int64_t collection_id);
 
   // Appends to the change feed; returns the new seq.
   Result<int64_t> AppendChange(const ChangeRow& c);

@@ -18,6 +18,10 @@
 //   api_keys(id PRIMARY KEY, mac = hex HMAC-SHA256 of the key's secret under meta.api_key_secret,
 //            role, collections JSON array, created_at, expires_at (0 = never), revoked)
 //
+// Schema v3 adds:
+//   chunk_vectors(chunk_id → chunks ON DELETE CASCADE, vector = dim float32 little-endian)
+//   written in the same transaction as the chunk, so the vector index can always be rebuilt.
+//
 // Ids of collections, documents and chunks are AUTOINCREMENT, so an id is never reused after a
 // delete: the in-memory vector index, its snapshots and the per-collection full-text tables
 // (fts_<collection id>) refer to these ids, and a reused id could resurrect stale entries.
@@ -115,8 +119,18 @@ CREATE TABLE api_keys (
 ) WITHOUT ROWID;
 )sql";
 
+constexpr std::string_view kV3 = R"sql(
+CREATE TABLE chunk_vectors (
+  chunk_id INTEGER PRIMARY KEY NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+  vector   BLOB NOT NULL
+);
+-- Collections from schema v1/v2 used the default embedder without vectors; record its
+-- dimension so the vector index can be built (the missing vectors are embedded at start-up).
+UPDATE collections SET dim = 256 WHERE dim = 0 AND embedder = 'ngram-hash';
+)sql";
+
 // kMigrations[i] brings the schema from version i to version i + 1.
-constexpr std::array<std::string_view, 2> kMigrations = {kV1, kV2};
+constexpr std::array<std::string_view, 3> kMigrations = {kV1, kV2, kV3};
 static_assert(kMigrations.size() == kSchemaVersion,
               "every schema version needs exactly one migration script");
 

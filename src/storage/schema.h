@@ -14,6 +14,7 @@
 //   changes(seq AUTOINCREMENT = the change feed, collection, doc_id, hlc, node_id, deleted,
 //           content_hash, created_at)
 // Schema v2: api_keys(id, mac, role, collections, created_at, expires_at, revoked).
+// Schema v3: chunk_vectors(chunk_id, vector BLOB of float32).
 // Per-collection full-text tables (fts_<collection id>) are created by index/fulltext.
 #pragma once
 
@@ -22,7 +23,7 @@
 
 namespace deepkb::storage {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Brings `db` to kSchemaVersion. Idempotent.
 Status Migrate(Database& db);

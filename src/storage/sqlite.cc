@@ -197,6 +197,12 @@ std::string Statement::ColumnText(int col) const {
   return std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
 }
 
+std::string_view Statement::ColumnBlob(int col) const {
+  const void* p = sqlite3_column_blob(stmt_, col);
+  if (p == nullptr) return {};
+  return {static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col))};
+}
+
 bool Statement::ColumnIsNull(int col) const {
   return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
 }

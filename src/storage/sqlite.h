@@ -61,6 +61,8 @@ class Statement {
   int64_t ColumnInt(int col) const;
   double ColumnDouble(int col) const;
   std::string ColumnText(int col) const;  // "" for NULL
+  // Blob bytes, valid until the next Step()/Reset() (empty for NULL).
+  std::string_view ColumnBlob(int col) const;
   bool ColumnIsNull(int col) const;
   int ColumnCount() const;
 

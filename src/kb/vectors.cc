@@ -1,0 +1,194 @@
+#include "kb/vectors.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <unordered_set>
+
+namespace deepkb::kb {
+
+namespace fs = std::filesystem;
+
+std::string VectorSet::SnapshotPath(int64_t collection_id) const {
+  return dir_ + "/" + std::to_string(collection_id) + ".hnsw";
+}
+
+Result<std::unique_ptr<embed::Embedder>> VectorSet::MakeEmbedder(const std::string& spec) {
+  ASSIGN_OR_RETURN(auto e, embed::MakeEmbedder(spec, opts_.embedder));
+  ASSIGN_OR_RETURN(size_t dim, embed::Probe(*e));
+  if (dim == 0) return InternalError("embedder '" + spec + "' reported dimension 0");
+  return e;
+}
+
+Result<std::unique_ptr<hnsw::HnswIndex>> VectorSet::NewIndex(size_t dim) const {
+  hnsw::HnswOptions o;
+  o.dim = dim;
+  o.metric = hnsw::Metric::kCosine;
+  o.M = opts_.M;
+  o.ef_construction = opts_.ef_construction;
+  return hnsw::HnswIndex::Create(o);
+}
+
+Result<std::vector<std::vector<float>>> VectorSet::Embed(
+    const VectorCollection& vc, const std::vector<std::string>& texts) const {
+  if (texts.empty()) return std::vector<std::vector<float>>{};
+  ASSIGN_OR_RETURN(auto vectors, vc.embedder->Embed(texts));
+  if (vectors.size() != texts.size()) {
+    return InternalError("embedder '" + vc.spec + "' returned " + std::to_string(vectors.size()) +
+                         " vectors for " + std::to_string(texts.size()) + " texts");
+  }
+  for (const auto& v : vectors) {
+    if (v.size() != vc.dim) {
+      return InvalidArgumentError("embedder '" + vc.spec + "' returned a " +
+                                  std::to_string(v.size()) + "-d vector but the collection is " +
+                                  std::to_string(vc.dim) +
+                                  "-d; if the model changed, run `deepkb index rebuild`");
+    }
+    double norm = 0;
+    for (float x : v) {
+      if (!std::isfinite(x)) {
+        return InvalidArgumentError("embedder '" + vc.spec + "' returned NaN or Inf values");
+      }
+      norm += static_cast<double>(x) * x;
+    }
+    if (norm == 0) return InvalidArgumentError("embedder '" + vc.spec + "' returned a zero vector");
+  }
+  return vectors;
+}
+
+Status VectorSet::AddEmpty(const storage::CollectionRow& c,
+                           std::unique_ptr<embed::Embedder> embedder) {
+  auto vc = std::make_shared<VectorCollection>();
+  vc->spec = c.embedder;
+  vc->dim = static_cast<size_t>(c.dim);
+  vc->embedder = std::move(embedder);
+  ASSIGN_OR_RETURN(vc->index, NewIndex(vc->dim));
+  std::lock_guard<std::mutex> lock(mu_);
+  collections_[c.id] = std::move(vc);
+  return Status::Ok();
+}
+
+Status VectorSet::Load(const storage::CollectionRow& c, storage::KbStore& store) {
+  auto vc = std::make_shared<VectorCollection>();
+  vc->spec = c.embedder;
+  vc->dim = static_cast<size_t>(c.dim);
+  if (vc->dim == 0) {
+    return FailedPreconditionError("collection '" + c.name +
+                                   "' has no recorded embedding dimension; run `deepkb index "
+                                   "rebuild --collection " + c.name + "`");
+  }
+  // The embedder is created without contacting remote servers; a down server must not stop the
+  // node from starting (keyword search and already-indexed vectors keep working).
+  ASSIGN_OR_RETURN(vc->embedder, embed::MakeEmbedder(c.embedder, opts_.embedder));
+
+  const std::string path = SnapshotPath(c.id);
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    auto loaded = hnsw::LoadSnapshot(path);
+    if (!loaded.ok()) {
+      spdlog::warn("vector index snapshot {} is unusable ({}); rebuilding from the database", path,
+                   loaded.status().ToString());
+    } else if (loaded->index->options().dim != vc->dim) {
+      spdlog::warn("vector index snapshot {} has dimension {} but the collection has {}; "
+                   "rebuilding", path, loaded->index->options().dim, vc->dim);
+    } else {
+      vc->index = std::move(loaded->index);
+    }
+  }
+  if (!vc->index) {
+    ASSIGN_OR_RETURN(vc->index, NewIndex(vc->dim));
+  }
+
+  // Reconcile with SQLite (the replay of whatever the snapshot does not cover).
+  ASSIGN_OR_RETURN(std::vector<int64_t> live, store.LiveChunkIds(c.id));
+  std::unordered_set<int64_t> live_set(live.begin(), live.end());
+  size_t removed = 0, added = 0;
+  for (hnsw::Label label : vc->index->Labels()) {
+    if (!live_set.count(static_cast<int64_t>(label))) {
+      RETURN_IF_ERROR(vc->index->Remove(label));
+      ++removed;
+    }
+  }
+  std::vector<int64_t> missing;
+  for (int64_t id : live) {
+    if (!vc->index->Contains(static_cast<hnsw::Label>(id))) missing.push_back(id);
+  }
+  std::unordered_set<int64_t> have_vector;
+  RETURN_IF_ERROR(store.VectorsByIds(missing, [&](int64_t id, std::span<const float> v) -> Status {
+    if (v.size() != vc->dim) {
+      return DataLossError("stored vector of chunk " + std::to_string(id) + " has dimension " +
+                           std::to_string(v.size()) + ", collection '" + c.name + "' has " +
+                           std::to_string(vc->dim) + "; run `deepkb index rebuild`");
+    }
+    have_vector.insert(id);
+    ++added;
+    return vc->index->Add(static_cast<hnsw::Label>(id), v);
+  }));
+
+  // Chunks with no stored vector: embed now when that is cheap and local.
+  std::vector<int64_t> no_vector;
+  for (int64_t id : missing) {
+    if (!have_vector.count(id)) no_vector.push_back(id);
+  }
+  if (!no_vector.empty() && c.embedder.rfind("ngram-hash", 0) == 0) {
+    while (true) {
+      ASSIGN_OR_RETURN(auto batch, store.ChunksMissingVectors(c.id, 512));
+      if (batch.empty()) break;
+      std::vector<int64_t> ids;
+      std::vector<std::string> texts;
+      for (auto& [id, text] : batch) {
+        ids.push_back(id);
+        texts.push_back(std::move(text));
+      }
+      ASSIGN_OR_RETURN(auto vectors, Embed(*vc, texts));
+      RETURN_IF_ERROR(store.PutChunkVectors(ids, vectors));
+      for (size_t i = 0; i < ids.size(); ++i) {
+        RETURN_IF_ERROR(vc->index->Add(static_cast<hnsw::Label>(ids[i]), vectors[i]));
+      }
+      added += ids.size();
+    }
+    no_vector.clear();
+  }
+  vc->missing_vectors = no_vector.size();
+  if (removed || added || vc->missing_vectors) {
+    spdlog::info("collection '{}': vector index reconciled ({} added, {} removed, {} chunks "
+                 "without vectors)", c.name, added, removed, vc->missing_vectors);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  collections_[c.id] = std::move(vc);
+  return Status::Ok();
+}
+
+void VectorSet::Drop(int64_t collection_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    collections_.erase(collection_id);
+  }
+  std::error_code ec;
+  fs::remove(SnapshotPath(collection_id), ec);
+}
+
+std::shared_ptr<VectorCollection> VectorSet::Get(int64_t collection_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = collections_.find(collection_id);
+  return it == collections_.end() ? nullptr : it->second;
+}
+
+Status VectorSet::SaveSnapshots(uint64_t covered_seq) const {
+  std::vector<std::pair<int64_t, std::shared_ptr<VectorCollection>>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    all.assign(collections_.begin(), collections_.end());
+  }
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) return PermissionDeniedError("cannot create " + dir_ + ": " + ec.message());
+  for (const auto& [id, vc] : all) {
+    RETURN_IF_ERROR(vc->index->SaveSnapshot(SnapshotPath(id), covered_seq));
+  }
+  return Status::Ok();
+}
+
+}  // namespace deepkb::kb

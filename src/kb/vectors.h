@@ -1,0 +1,90 @@
+// Per-collection vector state of a KB node: the collection's Embedder and its in-memory HNSW
+// index, with persistence and recovery.
+//
+// Source of truth: chunk_vectors in SQLite, written in the same transaction as the chunks. The
+// HNSW index is derived state:
+//  - Load(): reads the snapshot <data-dir>/index/<collection id>.hnsw if present and valid
+//    (checksummed; a corrupt or mismatching file is logged and ignored), then reconciles it with
+//    SQLite: labels of chunks that no longer exist are removed and live chunks missing from the
+//    index are added from chunk_vectors. Chunk ids are never reused, so this set difference is
+//    exactly the replay of the changes the snapshot does not cover. Without a usable snapshot the
+//    index is rebuilt from chunk_vectors.
+//  - Chunks without a vector (written by an older deepkb, or whose embedder was down) are
+//    embedded at load when the embedder is local (ngram-hash); otherwise they are counted in
+//    Stats() and `deepkb index rebuild` embeds them.
+//  - SaveSnapshot(): writes the index with the change-log seq it covers (temp file + rename).
+//
+// Thread safety: the map of collections is guarded by an internal mutex; each entry is shared
+// (std::shared_ptr) so a search can finish on a collection that is being deleted. HnswIndex and
+// Embedder are themselves thread-safe. Methods that touch SQLite take the caller's Database and
+// must be called with the KnowledgeBase's database mutex held (they say so).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "embed/embedder.h"
+#include "index/hnsw/hnsw_index.h"
+#include "storage/kb_store.h"
+
+namespace deepkb::kb {
+
+struct VectorCollection {
+  std::string spec;  // embedder spec as recorded on the collection
+  size_t dim = 0;
+  std::unique_ptr<embed::Embedder> embedder;
+  std::unique_ptr<hnsw::HnswIndex> index;
+  size_t missing_vectors = 0;  // live chunks without a vector at load time
+};
+
+struct VectorOptions {
+  size_t M = 16;
+  size_t ef_construction = 200;
+  size_t ef_search = 128;
+  embed::EmbedderOptions embedder;
+};
+
+class VectorSet {
+ public:
+  VectorSet(std::string data_dir, VectorOptions opts)
+      : dir_(std::move(data_dir) + "/index"), opts_(opts) {}
+
+  // Creates the embedder for a spec and learns its dimension (contacts remote servers).
+  Result<std::unique_ptr<embed::Embedder>> MakeEmbedder(const std::string& spec);
+
+  // Loads (snapshot + reconcile) or builds the index of a collection. DB mutex held.
+  Status Load(const storage::CollectionRow& c, storage::KbStore& store);
+  // Registers an empty index for a new collection.
+  Status AddEmpty(const storage::CollectionRow& c, std::unique_ptr<embed::Embedder> embedder);
+  // Forgets a collection and deletes its snapshot.
+  void Drop(int64_t collection_id);
+
+  std::shared_ptr<VectorCollection> Get(int64_t collection_id) const;
+
+  // Embeds texts with the collection's embedder and validates every vector (dimension, finite,
+  // non-zero). No locks needed.
+  Result<std::vector<std::vector<float>>> Embed(const VectorCollection& vc,
+                                                const std::vector<std::string>& texts) const;
+
+  // Saves every collection's index with `covered_seq`. DB mutex held (so no write is half
+  // applied while the snapshot is taken).
+  Status SaveSnapshots(uint64_t covered_seq) const;
+
+  const VectorOptions& options() const { return opts_; }
+  std::string SnapshotPath(int64_t collection_id) const;
+
+ private:
+  Result<std::unique_ptr<hnsw::HnswIndex>> NewIndex(size_t dim) const;
+
+  std::string dir_;
+  VectorOptions opts_;
+  mutable std::mutex mu_;
+  std::map<int64_t, std::shared_ptr<VectorCollection>> collections_;  // guarded by mu_
+};
+
+}  // namespace deepkb::kb
