@@ -83,7 +83,7 @@ TEST_F(CliTest, TourCollectionsIngestSearchDocs) {
   json again = DeepkbJson("ingest " + Quote((root_ / "corpus").string()) + " -c kb --json");
   EXPECT_EQ(again["unchanged"], 2);
 
-  json hits = DeepkbJson("search " + Quote("数据库的复制") + " --collection kb --json");
+  json hits = DeepkbJson("search " + Quote("数据库的复制") + " --collection kb --mode hybrid --json");
   ASSERT_FALSE(hits["hits"].empty());
   EXPECT_EQ(hits["hits"][0]["doc_id"], "corpus/zh.txt");
   for (const char* key : {"doc_id", "chunk_id", "score", "keyword_rank", "vector_rank", "text",
@@ -108,7 +108,7 @@ TEST_F(CliTest, TourCollectionsIngestSearchDocs) {
   EXPECT_EQ(del["deleted"], true);
   EXPECT_TRUE(DeepkbJson("search PPR-9087 -c kb --mode keyword --json")["hits"].empty());
   // Hybrid (the default) reports which paths found each hit.
-  json hy = DeepkbJson("search " + Quote("数据库复制") + " -c kb --json");
+  json hy = DeepkbJson("search " + Quote("数据库复制") + " -c kb --mode hybrid --json");
   EXPECT_EQ(hy["mode"], "hybrid");
   ASSERT_FALSE(hy["hits"].empty());
   EXPECT_TRUE(hy["hits"][0].contains("vector_rank"));

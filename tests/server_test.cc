@@ -180,7 +180,7 @@ TEST_F(ServerTest, BadRequestsGetContractErrors) {
   EXPECT_EQ(c.Post("/v1/collections/docs/search", R"({"query":"x","mode":"semantic"})",
                    "application/json")->status, 400);
   auto fused = c.Post("/v1/collections/docs/search",
-                      R"({"query":"中文检索","fusion":{"method":"weighted","keyword_weight":0.3,"vector_weight":0.7},"filter":{"doc_id":{"$in":["sample/intro.md"]}}})",
+                      R"({"query":"中文检索","mode":"hybrid","fusion":{"method":"weighted","keyword_weight":0.3,"vector_weight":0.7},"filter":{"doc_id":{"$in":["sample/intro.md"]}}})",
                       "application/json");
   ASSERT_EQ(fused->status, 200) << fused->body;
   EXPECT_EQ(Body(fused)["mode"], "hybrid");

@@ -186,8 +186,8 @@ void RegisterKbCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
     search->add_option("query", req->query, "the query (any text; no query syntax)")->required();
     search->add_option("--collection,-c", req->collection, "collection to search")->required();
     search->add_option("--mode", req->mode,
-                       "hybrid (keyword + vector, fused) | keyword | vector | auto (keyword for "
-                       "identifiers/quoted text, else hybrid)")
+                       "auto (keyword for lookups and on ngram-hash collections, else hybrid) | "
+                       "hybrid (keyword + vector, fused) | keyword | vector")
         ->check(CLI::IsMember({"hybrid", "keyword", "vector", "auto"}))
         ->capture_default_str();
     search->add_option("--fusion", req->fusion, "hybrid fusion: rrf | weighted")

@@ -8,6 +8,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "auth/api_keys.h"
@@ -130,13 +132,21 @@ void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
     std::printf("try:  curl -s -H \"Authorization: Bearer $(cat %s)\" http://%s:%d/v1/collections\n",
                 key_path.c_str(), sopts.host.c_str(), *port);
     std::fflush(stdout);
-    std::thread waiter([&srv, set] {
+    std::atomic<bool> served{false};
+    std::thread waiter([&srv, &served, set] {
       int sig = 0;
       sigwait(&set, &sig);
+      if (served.load()) return;  // woken because the server already stopped
       spdlog::info("signal {} received: draining in-flight requests and stopping", sig);
-      srv.Stop();
+      // A signal can arrive before Serve() has entered its accept loop, when Stop() would be a
+      // no-op; keep asking until Serve() has returned.
+      while (!served.load()) {
+        srv.Stop();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
     });
     Status s = srv.Serve();
+    served.store(true);
     // Wake the waiter if the server stopped for another reason.
     pthread_kill(waiter.native_handle(), SIGTERM);
     waiter.join();

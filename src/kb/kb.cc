@@ -182,8 +182,18 @@ Result<CollectionRow> KnowledgeBase::GetCollection(const std::string& name) {
   return c;
 }
 
+Result<CollectionRow> KnowledgeBase::FindCollection(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto c = store_.FindCollection(name);
+  if (!c.ok() && c.status().code() == StatusCode::kNotFound) {
+    return NotFoundError("collection '" + utf8::Sanitize(name) +
+                         "' does not exist; list them with `deepkb collections list`");
+  }
+  return c;
+}
+
 Status KnowledgeBase::DeleteCollection(const std::string& name) {
-  ASSIGN_OR_RETURN(CollectionRow c, GetCollection(name));
+  ASSIGN_OR_RETURN(CollectionRow c, FindCollection(name));
   std::lock_guard<std::mutex> lock(mu_);
   storage::Transaction tx(*db_);
   RETURN_IF_ERROR(tx.Begin());
@@ -197,7 +207,7 @@ Status KnowledgeBase::DeleteCollection(const std::string& name) {
 Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
   RETURN_IF_ERROR(ValidateDocId(req.doc_id));
   RETURN_IF_ERROR(ValidateMetadata(req.metadata_json));
-  ASSIGN_OR_RETURN(CollectionRow coll, GetCollection(req.collection));
+  ASSIGN_OR_RETURN(CollectionRow coll, FindCollection(req.collection));
 
   const std::string content_hash = Sha256Hex(req.bytes);
   const std::string metadata = nlohmann::json::parse(req.metadata_json).dump();
@@ -335,7 +345,7 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
 
 Result<uint64_t> KnowledgeBase::DeleteDocument(const std::string& collection,
                                                const std::string& doc_id) {
-  ASSIGN_OR_RETURN(CollectionRow coll, GetCollection(collection));
+  ASSIGN_OR_RETURN(CollectionRow coll, FindCollection(collection));
   std::lock_guard<std::mutex> lock(mu_);
   storage::Transaction tx(*db_);
   RETURN_IF_ERROR(tx.Begin());
@@ -380,7 +390,7 @@ Result<uint64_t> KnowledgeBase::DeleteDocument(const std::string& collection,
 
 Result<DocumentRow> KnowledgeBase::GetDocument(const std::string& collection,
                                                const std::string& doc_id) {
-  ASSIGN_OR_RETURN(CollectionRow coll, GetCollection(collection));
+  ASSIGN_OR_RETURN(CollectionRow coll, FindCollection(collection));
   std::lock_guard<std::mutex> lock(mu_);
   auto d = store_.GetDocument(coll.id, doc_id);
   if ((d.ok() && d->deleted) || (!d.ok() && d.status().code() == StatusCode::kNotFound)) {
@@ -403,7 +413,7 @@ Result<std::vector<DocumentRow>> KnowledgeBase::ListDocuments(const std::string&
   if (limit <= 0 || limit > 1000) {
     return InvalidArgumentError("limit must be between 1 and 1000");
   }
-  ASSIGN_OR_RETURN(CollectionRow coll, GetCollection(collection));
+  ASSIGN_OR_RETURN(CollectionRow coll, FindCollection(collection));
   std::lock_guard<std::mutex> lock(mu_);
   return store_.ListDocuments(coll.id, cursor, limit);
 }
@@ -411,7 +421,7 @@ Result<std::vector<DocumentRow>> KnowledgeBase::ListDocuments(const std::string&
 Status KnowledgeBase::RebuildIndexes(const std::string& collection,
                                      const std::string& embedder_spec,
                                      const std::function<void(size_t, size_t)>& progress) {
-  ASSIGN_OR_RETURN(CollectionRow coll, GetCollection(collection));
+  ASSIGN_OR_RETURN(CollectionRow coll, FindCollection(collection));
   const std::string spec = embedder_spec.empty() ? coll.embedder : embedder_spec;
   ASSIGN_OR_RETURN(auto embedder, vectors_.MakeEmbedder(spec));
   VectorCollection staged;

@@ -73,8 +73,10 @@ struct SearchRequest {
   std::string collection;
   std::string query;
   // keyword: BM25 only; vector: embedding similarity only; hybrid: both in parallel, fused;
-  // auto: keyword for lookups (identifiers, codes, quoted text, single terms), else hybrid.
-  std::string mode = "hybrid";
+  // auto (default): keyword for lookups (identifiers, codes, quoted text, single terms) and for
+  // every query on collections whose embedder carries no meaning (ngram-hash), else hybrid.
+  // Measured in bench/quality/README.md.
+  std::string mode = "auto";
   int top_k = 10;
   std::string filter_json;  // "" = none; see kb/filter.h for the language
   // Fusion (hybrid): "rrf" (score = sum of 1/(rrf_k + rank)) or "weighted" (min-max normalised
@@ -107,9 +109,12 @@ struct SearchResponse {
   std::string mode;  // the mode actually used (auto resolves to keyword or hybrid)
 };
 
-// The mode `auto` picks for a query: "keyword" or "hybrid" (exposed for tests and the quality
-// harness).
-std::string AutoMode(std::string_view query);
+// The mode `auto` picks: "keyword" or "hybrid". `semantic_embedder` is false for ngram-hash,
+// whose vectors match spelling, not meaning: fused with BM25 they lowered nDCG@10 on the quality
+// set (0.607 → 0.522), so auto stays with keywords there.
+std::string AutoMode(std::string_view query, bool semantic_embedder = true);
+// True for embedders whose vectors represent meaning (remote models), false for ngram-hash.
+bool IsSemanticEmbedder(std::string_view spec);
 
 // Validates a collection name: 1-64 chars of [A-Za-z0-9_.-], starting with a letter or digit.
 Status ValidateCollectionName(const std::string& name);
@@ -165,6 +170,8 @@ class KnowledgeBase {
 
  private:
   KnowledgeBase(std::string data_dir, KbOptions opts, std::unique_ptr<storage::Database> db);
+  // GetCollection without counts (cheap): used by every write and search.
+  Result<CollectionRow> FindCollection(const std::string& name);
 
   std::string data_dir_;
   KbOptions opts_;

@@ -30,7 +30,10 @@ bool IsConnector(char c) {
 
 }  // namespace
 
-std::string AutoMode(std::string_view query) {
+bool IsSemanticEmbedder(std::string_view spec) { return spec.rfind("ngram-hash", 0) != 0; }
+
+std::string AutoMode(std::string_view query, bool semantic_embedder) {
+  if (!semantic_embedder) return "keyword";
   // Lookups lean on keywords: quoted text, identifiers and codes (PPR-9087, node.js, E1234),
   // and single terms. Natural-language questions go hybrid.
   std::string_view q = query;
@@ -89,8 +92,9 @@ Result<SearchResponse> KnowledgeBase::Search(const SearchRequest& req) {
     }
     ASSIGN_OR_RETURN(filter, CompileFilter(j));
   }
-  ASSIGN_OR_RETURN(CollectionRow coll, GetCollection(req.collection));
-  const std::string mode = req.mode == "auto" ? AutoMode(req.query) : req.mode;
+  ASSIGN_OR_RETURN(CollectionRow coll, FindCollection(req.collection));
+  const std::string mode =
+      req.mode == "auto" ? AutoMode(req.query, IsSemanticEmbedder(coll.embedder)) : req.mode;
   const bool use_keyword = mode != "vector";
   const bool use_vector = mode != "keyword";
   // Fusion looks deeper than top_k in each path so that a hit ranked moderately by both can win.

@@ -105,6 +105,11 @@ TEST_F(VectorSearchTest, AutoRoutesLookupsToKeyword) {
   EXPECT_EQ(AutoMode("how does replication handle a failed standby"), "hybrid");
   EXPECT_EQ(AutoMode("知识库怎么引用原文"), "hybrid");
   EXPECT_EQ(Search("PPR-9087 runbook", "auto").mode, "keyword");
+  // ngram-hash vectors carry no meaning: auto keeps to keywords on such collections.
+  EXPECT_EQ(AutoMode("how does replication handle a failed standby", false), "keyword");
+  EXPECT_EQ(Search("how does replication handle a failed standby", "auto").mode, "keyword");
+  EXPECT_FALSE(IsSemanticEmbedder("ngram-hash:128"));
+  EXPECT_TRUE(IsSemanticEmbedder("openai:bge-m3@http://127.0.0.1:8000"));
 }
 
 TEST_F(VectorSearchTest, UpdatesAndDeletesReachTheIndex) {

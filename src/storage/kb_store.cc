@@ -207,6 +207,17 @@ Result<CollectionRow> KbStore::GetCollection(const std::string& name) {
   return ReadCollection(s);
 }
 
+Result<CollectionRow> KbStore::FindCollection(const std::string& name) {
+  ASSIGN_OR_RETURN(Statement s,
+                   db_.Prepare("SELECT c.id, c.name, c.embedder, c.dim, c.chunk_tokens, "
+                               "c.chunk_overlap, c.created_at, 0, 0 FROM collections c "
+                               "WHERE c.name = ?"));
+  s.Bind(1, name);
+  ASSIGN_OR_RETURN(const bool row, s.Step());
+  if (!row) return NotFoundError("collection '" + name + "' does not exist");
+  return ReadCollection(s);
+}
+
 Result<std::vector<CollectionRow>> KbStore::ListCollections() {
   ASSIGN_OR_RETURN(Statement s, db_.Prepare(std::string("SELECT ") + kCollectionColumns +
                                             kCollectionStatsJoin + " ORDER BY c.name"));

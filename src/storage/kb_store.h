@@ -87,6 +87,9 @@ class KbStore {
   // AlreadyExists if the name is taken. Returns the row with its id.
   Result<CollectionRow> InsertCollection(const CollectionRow& c);
   Result<CollectionRow> GetCollection(const std::string& name);  // NotFound
+  // Like GetCollection without the document/chunk counts (left 0): a primary-key lookup, for
+  // the write and search paths (the counts cost a scan of the collection's documents).
+  Result<CollectionRow> FindCollection(const std::string& name);
   Result<std::vector<CollectionRow>> ListCollections();
   // Removes the collection row and (cascade) its documents and chunks.
   Status DeleteCollection(int64_t collection_id);

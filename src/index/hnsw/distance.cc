@@ -165,8 +165,8 @@ __attribute__((target("avx512f"))) float L2SqrAvx512(const float* a, const float
     __m512 d = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
     acc0 = _mm512_fmadd_ps(d, d, acc0);
   }
-  float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1),
-                                               _mm512_add_ps(acc2, acc3)));
+  float s =
+      _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
   for (; i < n; ++i) {
     float d = a[i] - b[i];
     s += d * d;
@@ -187,8 +187,8 @@ __attribute__((target("avx512f"))) float DotAvx512(const float* a, const float* 
   for (; i + 16 <= n; i += 16) {
     acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
   }
-  float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1),
-                                               _mm512_add_ps(acc2, acc3)));
+  float s =
+      _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
 }
@@ -198,8 +198,7 @@ __attribute__((target("avx512f"))) inline __m512 LoadU8x16(const uint8_t* p) {
   return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes));
 }
 
-__attribute__((target("avx512f"))) float DotU8Avx512(const float* w, const uint8_t* c,
-                                                      size_t n) {
+__attribute__((target("avx512f"))) float DotU8Avx512(const float* w, const uint8_t* c, size_t n) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -237,9 +236,12 @@ std::atomic<int> g_forced_level{-1};
 
 std::string_view SimdLevelName(SimdLevel level) {
   switch (level) {
-    case SimdLevel::kScalar: return "scalar";
-    case SimdLevel::kAvx2: return "avx2";
-    case SimdLevel::kAvx512: return "avx512";
+    case SimdLevel::kScalar:
+      return "scalar";
+    case SimdLevel::kAvx2:
+      return "avx2";
+    case SimdLevel::kAvx512:
+      return "avx512";
   }
   return "unknown";
 }
@@ -257,14 +259,19 @@ SimdLevel ActiveSimdLevel() {
 const Kernels* KernelsFor(SimdLevel level) {
   if (static_cast<int>(level) > static_cast<int>(DetectedSimdLevel())) return nullptr;
   switch (level) {
-    case SimdLevel::kScalar: return &kScalarKernels;
-    case SimdLevel::kAvx2: return &kAvx2Kernels;
-    case SimdLevel::kAvx512: return &kAvx512Kernels;
+    case SimdLevel::kScalar:
+      return &kScalarKernels;
+    case SimdLevel::kAvx2:
+      return &kAvx2Kernels;
+    case SimdLevel::kAvx512:
+      return &kAvx512Kernels;
   }
   return nullptr;
 }
 
-const Kernels& ActiveKernels() { return *KernelsFor(ActiveSimdLevel()); }
+const Kernels& ActiveKernels() {
+  return *KernelsFor(ActiveSimdLevel());
+}
 
 SimdLevel ForceSimdLevelForTesting(SimdLevel level) {
   int want = static_cast<int>(level);
@@ -275,7 +282,9 @@ SimdLevel ForceSimdLevelForTesting(SimdLevel level) {
   return static_cast<SimdLevel>(want);
 }
 
-void ResetSimdLevelForTesting() { g_forced_level.store(-1, std::memory_order_release); }
+void ResetSimdLevelForTesting() {
+  g_forced_level.store(-1, std::memory_order_release);
+}
 
 float NormalizeInPlace(float* v, size_t n) {
   double sum = 0;

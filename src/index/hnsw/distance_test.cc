@@ -40,7 +40,8 @@ double RefDotU8(const float* w, const uint8_t* c, size_t n) {
 }
 double AbsSum(const float* a, const float* b, size_t n) {
   double s = 0;
-  for (size_t i = 0; i < n; ++i) s += std::fabs(static_cast<double>(a[i]) * b[i]) + a[i] * a[i] + b[i] * b[i];
+  for (size_t i = 0; i < n; ++i)
+    s += std::fabs(static_cast<double>(a[i]) * b[i]) + a[i] * a[i] + b[i] * b[i];
   return s;
 }
 

@@ -17,7 +17,9 @@ namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
 constexpr size_t kPage = 4096;
 
-size_t RoundUp(size_t x, size_t a) { return (x + a - 1) / a * a; }
+size_t RoundUp(size_t x, size_t a) {
+  return (x + a - 1) / a * a;
+}
 
 uint64_t Mix64(uint64_t x) {
   x ^= x >> 30;
@@ -41,7 +43,8 @@ char* MapChunk(size_t bytes) {
   uintptr_t aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
   if (aligned > start) munmap(p, aligned - start);
   uintptr_t end = start + span;
-  if (end > aligned + bytes) munmap(reinterpret_cast<void*>(aligned + bytes), end - aligned - bytes);
+  if (end > aligned + bytes)
+    munmap(reinterpret_cast<void*>(aligned + bytes), end - aligned - bytes);
 #ifdef MADV_HUGEPAGE
   madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);
 #endif
@@ -53,7 +56,9 @@ char* MapChunk(size_t bytes) {
 // ---------------------------------------------------------------------------------------------
 // ChunkedArray
 
-ChunkedArray::~ChunkedArray() { FreeAll(); }
+ChunkedArray::~ChunkedArray() {
+  FreeAll();
+}
 
 void ChunkedArray::Init(size_t record_bytes, uint32_t base_slots) {
   record_bytes_ = record_bytes;
@@ -133,8 +138,7 @@ float PointDistance::To(uint32_t s) const {
 // Graph
 
 Graph::Graph(const HnswOptions& opts, const Kernels& kernels)
-    : opts_(opts), kernels_(kernels), dim_(opts.dim), M_(opts.M), M0_(2 * opts.M),
-      rng_(opts.seed) {
+    : opts_(opts), kernels_(kernels), dim_(opts.dim), M_(opts.M), M0_(2 * opts.M), rng_(opts.seed) {
   level_mult_ = 1.0 / std::log(static_cast<double>(M_));
   vec_bytes_ = opts.int8 ? dim_ : dim_ * sizeof(float);
   meta_off_ = RoundUp(vec_bytes_, 8);
@@ -253,8 +257,8 @@ void Graph::SetLinks(uint32_t s, int level, const std::vector<Candidate>& sel) {
 void Graph::AddReverseLink(uint32_t n, uint32_t s, int level) {
   SpinGuard guard(&Meta(n)->lock);
   uint32_t* list = Links(n, level);
-  uint32_t cnt = LoadLink(list);
   size_t cap = MaxLinks(level);
+  uint32_t cnt = std::min<uint32_t>(LoadLink(list), static_cast<uint32_t>(cap));
   for (uint32_t i = 0; i < cnt; ++i) {
     if (LoadLink(list + 1 + i) == s) return;
   }
@@ -316,8 +320,7 @@ Result<uint32_t> Graph::Insert(Label label, const float* vec) {
   int top = EntryLevel(e);
   uint32_t cur = GreedyForInsert(*this, vec, EntrySlot(e), top, level);
   for (int l = std::min(level, top); l >= 0; --l) {
-    std::vector<Candidate> w =
-        SearchLayerForInsert(*this, vec, cur, l, opts_.ef_construction, s);
+    std::vector<Candidate> w = SearchLayerForInsert(*this, vec, cur, l, opts_.ef_construction, s);
     if (w.empty()) continue;
     cur = w[0].slot;
     SelectNeighbors(w, M_);
@@ -586,7 +589,9 @@ float* Graph::MutableFloats(uint32_t s) {
   return opts_.int8 ? reinterpret_cast<float*>(floats_.At(s)) : reinterpret_cast<float*>(Slot(s));
 }
 
-uint8_t* Graph::MutableCodes(uint32_t s) { return reinterpret_cast<uint8_t*>(Slot(s)); }
+uint8_t* Graph::MutableCodes(uint32_t s) {
+  return reinterpret_cast<uint8_t*>(Slot(s));
+}
 
 void Graph::SetEntry(uint32_t slot, int level) {
   entry_.store(slot == kNoSlot ? kNoSlot : (static_cast<uint64_t>(level) << 32) | slot,

@@ -52,8 +52,8 @@ struct SlotMeta {
   uint32_t* upper;  // level × (1 + M) uint32, or nullptr at level 0
   float aux;        // int8: |x̂|² of the decoded vector
   uint8_t level;
-  uint8_t state;    // SlotState; read and written through std::atomic_ref
-  uint8_t lock;     // per-node spinlock guarding this node's link lists
+  uint8_t state;  // SlotState; read and written through std::atomic_ref
+  uint8_t lock;   // per-node spinlock guarding this node's link lists
   uint8_t reserved;
 };
 static_assert(sizeof(SlotMeta) == 24);

@@ -78,7 +78,8 @@ void RunStress(const StressConfig& cfg) {
     for (Label l = base; l < base + range; ++l) have[l] = 0;
     for (size_t op = 0; op < cfg.ops_per_writer; ++op) {
       int kind = rng() % 10;
-      Label l = (rng() % 2) ? base + rng() % range : (rng() % (initial / cfg.writers)) * cfg.writers + w;
+      Label l =
+          (rng() % 2) ? base + rng() % range : (rng() % (initial / cfg.writers)) * cfg.writers + w;
       size_t row = initial + (rng() % (cfg.writers * range * 2 - 1));
       if (kind < 6) {
         ASSERT_TRUE(idx->Add(l, Row(data, dim, row)).ok());
@@ -133,6 +134,15 @@ void RunStress(const StressConfig& cfg) {
 
 TEST(HnswConcurrency, SearchesWhileInsertingUpdatingRemovingAndCompacting) {
   RunStress(StressConfig{});
+}
+
+// Without Compact() the removes and updates pile up tombstones, so Adds keep reclaiming them
+// (unlink alongside other writers, final sweep, grace period, slot reuse) under the searches.
+TEST(HnswConcurrency, SearchesWhileTombstonesAreReclaimed) {
+  StressConfig cfg;
+  cfg.compact = false;
+  cfg.writers = 3;
+  RunStress(cfg);
 }
 
 TEST(HnswConcurrency, Int8SearchesWhileWritingAndTraining) {

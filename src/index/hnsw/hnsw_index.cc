@@ -55,9 +55,12 @@ namespace deepkb::hnsw {
 
 std::string_view MetricName(Metric m) {
   switch (m) {
-    case Metric::kL2: return "l2";
-    case Metric::kInnerProduct: return "ip";
-    case Metric::kCosine: return "cosine";
+    case Metric::kL2:
+      return "l2";
+    case Metric::kInnerProduct:
+      return "ip";
+    case Metric::kCosine:
+      return "cosine";
   }
   return "unknown";
 }
@@ -81,8 +84,7 @@ Status ValidateOptions(const HnswOptions& o) {
   if (o.dim == 0 || o.dim > 65536) {
     return InvalidArgumentError("hnsw: dim must be in [1, 65536], got " + std::to_string(o.dim));
   }
-  if (o.metric != Metric::kL2 && o.metric != Metric::kInnerProduct &&
-      o.metric != Metric::kCosine) {
+  if (o.metric != Metric::kL2 && o.metric != Metric::kInnerProduct && o.metric != Metric::kCosine) {
     return InvalidArgumentError("hnsw: unknown metric");
   }
   if (o.M < 2 || o.M > 1024) {
@@ -100,7 +102,9 @@ Status ValidateOptions(const HnswOptions& o) {
 HnswIndexImpl::HnswIndexImpl(const HnswOptions& opts, std::unique_ptr<Graph> graph)
     : opts_(opts), graph_(graph.release()) {}
 
-HnswIndexImpl::~HnswIndexImpl() { delete graph_.load(); }
+HnswIndexImpl::~HnswIndexImpl() {
+  delete graph_.load();
+}
 
 Status HnswIndexImpl::Prepare(std::span<const float> in, std::vector<float>& out) const {
   if (in.size() != opts_.dim) {
@@ -132,22 +136,22 @@ void HnswIndexImpl::MaybeMaintain() {
   if (!train_due(g) && !reclaim_due(g)) return;
   std::unique_lock<std::mutex> maint(maint_mu_, std::try_to_lock);
   if (!maint.owns_lock()) return;  // someone else is maintaining (or compacting)
-  {
+  // With maint_mu_ held no Compact() can swap the graph, so g stays valid throughout.
+  g = graph_.load(std::memory_order_acquire);
+  if (train_due(g)) {
     std::unique_lock<WriterGate> gate(gate_);
-    g = graph_.load(std::memory_order_acquire);
-    if (compacting_) return;
-    if (train_due(g) && g->TrainQuantizer()) {
+    if (!compacting_ && train_due(g) && g->TrainQuantizer()) {
       g->MarkFloatsAbsent();
       rcu_.Synchronize();  // no search still reads the floats; no insert runs (gate held)
       g->FreeFloats();
     }
-    if (!reclaim_due(g)) return;
   }
   // Tombstone reclaim (graph.h): the repairs run alongside Add/Remove; only the final sweep,
   // which finds little left to do, holds the gate exclusively.
   std::vector<uint32_t> dead;
   {
     std::shared_lock<WriterGate> gate(gate_);
+    if (compacting_ || !reclaim_due(g)) return;
     dead = g->CollectDeleted();
     g->UnlinkFrom(dead, false);
   }
@@ -289,8 +293,7 @@ Status HnswIndexImpl::BuildFrom(Graph& old, Graph& fresh) {
   size_t dim = opts_.dim;
   const VectorSource* source = opts_.rerank_source;
   auto fetch = [&](size_t i, float* out) {
-    if (!old.has_floats() && source &&
-        source->Fetch(items[i].first, std::span<float>(out, dim))) {
+    if (!old.has_floats() && source && source->Fetch(items[i].first, std::span<float>(out, dim))) {
       bool finite = std::all_of(out, out + dim, [](float x) { return std::isfinite(x); });
       bool ok = finite && (opts_.metric != Metric::kCosine || NormalizeInPlace(out, dim) > 0);
       if (ok) return;

@@ -18,7 +18,7 @@
 //  - Search with a Filter returns only labels the filter allows (checked when collecting results,
 //    not when walking, so the walk widens by itself when the filter rejects most nodes). When the
 //    filter knows its cardinality c and the exact scan is cheaper than the walk (c <=
-//    options.exact_search_threshold, or c² <= ef·M·live, see search.cc), the allowed labels are
+//    options.exact_search_threshold, or c² <= 0.4·ef·M·live, see search.cc), the allowed labels are
 //    scanned exactly instead; a walk that ends up visiting most of the graph also finishes with
 //    an exact scan, so results stay correct at any selectivity.
 //  - With options.int8 the graph walk uses 8-bit per-dimension min/max codes (quantizer.h) and
@@ -57,8 +57,9 @@ enum class Metric { kL2, kInnerProduct, kCosine };
 std::string_view MetricName(Metric m);  // "l2", "ip", "cosine"
 
 // Supplies float vectors by label for int8 re-ranking (and for Compact's refit) when the index
-// does not keep floats in memory (int8 && !keep_float_vectors). deepkb's KB implements it over its
-// chunk_vectors table. Must be thread-safe (concurrent searches call it) and outlive the index.
+// does not keep floats in memory (int8 && !keep_float_vectors); the KB can serve it from its
+// chunk_vectors table. Called for up to ef labels per search, from the searching thread: must be
+// thread-safe and outlive the index.
 class VectorSource {
  public:
   virtual ~VectorSource() = default;
@@ -69,21 +70,24 @@ class VectorSource {
 struct HnswOptions {
   size_t dim = 0;
   Metric metric = Metric::kCosine;
-  size_t M = 16;                  // links per node on upper layers (2*M on layer 0)
+  size_t M = 16;  // links per node on upper layers (2*M on layer 0)
   size_t ef_construction = 200;
-  size_t initial_capacity = 1024;  // grows as needed
-  bool int8 = false;              // scalar quantisation with float re-ranking
+  // Slots of the first storage chunk; later chunks double, so this only tunes small indexes.
+  size_t initial_capacity = 1024;
+  bool int8 = false;  // scalar quantisation with float re-ranking
   // int8 only: keep float vectors in memory for re-ranking (faster walks, more memory). When
   // false only codes stay in RAM and re-ranking asks rerank_source.
   bool keep_float_vectors = true;
   const VectorSource* rerank_source = nullptr;  // not owned; not saved in snapshots
   uint64_t seed = 42;
-  double compaction_threshold = 0.2;   // share of tombstoned slots that makes NeedsCompaction()
+  double compaction_threshold = 0.2;     // share of tombstoned slots that makes NeedsCompaction()
   size_t exact_search_threshold = 2000;  // filtered searches with <= this many allowed: exact
-  size_t compact_threads = 1;          // threads Compact() uses to rebuild (0 = all cores)
+  size_t compact_threads = 1;            // threads Compact() uses to rebuild (0 = all cores)
 };
 
-// Which labels a search may return.
+// Which labels a search may return. Called from the searching thread without index locks held;
+// a filter shared between concurrent searches must be thread-safe. Allows() runs once per
+// candidate the walk considers, so keep it cheap.
 class Filter {
  public:
   virtual ~Filter() = default;
@@ -112,9 +116,9 @@ struct SearchHit {
 };
 
 struct IndexStats {
-  size_t live = 0;
-  size_t tombstones = 0;
-  size_t capacity = 0;
+  size_t live = 0;        // labels
+  size_t tombstones = 0;  // removed or replaced vectors still in the graph
+  size_t capacity = 0;    // slots addressable without allocating
   // RAM the index occupies: the slot pages in use (slot arrays are reserved in large chunks but
   // only touched pages count; with transparent huge pages a touched 2 MiB page counts whole),
   // float store, upper links, label map and pooled visited sets.
@@ -127,6 +131,9 @@ class HnswIndex {
   static Result<std::unique_ptr<HnswIndex>> Create(const HnswOptions& opts);
   virtual ~HnswIndex() = default;
 
+  // Inserts or replaces `label`. InvalidArgument on a bad vector (index unchanged);
+  // ResourceExhausted when slot memory cannot be mapped. May reclaim tombstones first (see the
+  // contract above), which makes that one call slower.
   virtual Status Add(Label label, std::span<const float> vector) = 0;
   virtual Status Remove(Label label) = 0;  // NotFound when absent
   virtual bool Contains(Label label) const = 0;
@@ -135,8 +142,8 @@ class HnswIndex {
   // reconcile a loaded snapshot with the database).
   virtual std::vector<Label> Labels() const = 0;
 
-  // Up to k hits ordered by distance (closest first). ef >= k is the search beam width
-  // (raised to k when smaller).
+  // Up to k hits ordered by distance (closest first), one per label. ef >= k is the search beam
+  // width (raised to k when smaller). InvalidArgument on a bad query vector.
   virtual Result<std::vector<SearchHit>> Search(std::span<const float> query, size_t k, size_t ef,
                                                 const Filter* filter = nullptr) const = 0;
 
@@ -151,6 +158,8 @@ class HnswIndex {
   virtual IndexStats Stats() const = 0;
   virtual const HnswOptions& options() const = 0;
 
+  // Writes the index to `path` (temp file, fsync, rename, directory fsync). Unavailable on I/O
+  // errors, leaving any previous file at `path` intact.
   virtual Status SaveSnapshot(const std::string& path, uint64_t covered_seq) const = 0;
 };
 
@@ -158,8 +167,8 @@ struct LoadedSnapshot {
   std::unique_ptr<HnswIndex> index;
   uint64_t covered_seq = 0;
 };
-// DataLoss when the file is truncated, fails its checksum or has an unknown version;
-// NotFound when it does not exist.
+// DataLoss when the file is truncated, fails its checksum, has an unknown version or any
+// out-of-range field; NotFound when it does not exist; Unavailable when it cannot be read.
 Result<LoadedSnapshot> LoadSnapshot(const std::string& path);
 // Same, for an int8 index saved without float vectors: `source` becomes options.rerank_source.
 Result<LoadedSnapshot> LoadSnapshot(const std::string& path, const VectorSource* source);

@@ -1,8 +1,8 @@
 // int8 mode: recall with float re-ranking, memory, keeping floats out of RAM, snapshots.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
-#include <unistd.h>
 
 #include "index/hnsw/hnsw_index.h"
 #include "index/hnsw/test_util.h"
@@ -50,8 +50,8 @@ TEST(HnswInt8, RecallWithFloatRerankIsCloseToFloat) {
   }
   double rf = testing::MeanRecall(*flt, f.data, f.queries, 10, 64);
   double r8 = testing::MeanRecall(*q8, f.data, f.queries, 10, 64);
-  std::cout << "[ recall@10 ef=64 ] float " << rf << "  int8+rerank " << r8 << "  loss "
-            << rf - r8 << "\n";
+  std::cout << "[ recall@10 ef=64 ] float " << rf << "  int8+rerank " << r8 << "  loss " << rf - r8
+            << "\n";
   EXPECT_GE(r8, 0.95);
   EXPECT_GE(r8, rf - 0.02);
   // Re-ranked distances are the exact float distances.

@@ -68,7 +68,9 @@ constexpr size_t kHeaderBytes = 80;
 constexpr size_t kDigestBytes = 32;
 constexpr uint32_t kFlagInt8 = 1, kFlagKeepFloats = 2, kFlagTrained = 4, kFlagFloats = 8;
 
-std::string ErrnoText() { return std::strerror(errno); }
+std::string ErrnoText() {
+  return std::strerror(errno);
+}
 
 class Sha256 {
  public:

@@ -146,8 +146,8 @@ TEST_F(SnapshotTest, TruncatedOrExtendedFileIsDataLoss) {
   ASSERT_TRUE(idx->SaveSnapshot(p, 1).ok());
   std::string good = ReadAll(p);
   std::mt19937_64 rng(76);
-  std::vector<size_t> cuts = {0, 1, 7, 8, 40, 79, 80, 81, good.size() - 33, good.size() - 32,
-                              good.size() - 1};
+  std::vector<size_t> cuts = {
+      0, 1, 7, 8, 40, 79, 80, 81, good.size() - 33, good.size() - 32, good.size() - 1};
   for (int i = 0; i < 20; ++i) cuts.push_back(rng() % good.size());
   for (size_t cut : cuts) {
     WriteAll(Path("cut"), good.substr(0, cut));

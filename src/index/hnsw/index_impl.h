@@ -46,9 +46,7 @@ class HnswIndexImpl final : public HnswIndex {
 
   // Copies, checks and (cosine) normalises a caller vector.
   Status Prepare(std::span<const float> in, std::vector<float>& out) const;
-  std::mutex& LabelLock(Label label) {
-    return label_locks_[(label * 0x9E3779B97F4A7C15ULL) >> 56];
-  }
+  std::mutex& LabelLock(Label label) { return label_locks_[(label * 0x9E3779B97F4A7C15ULL) >> 56]; }
   // Fits the int8 quantiser or reclaims tombstones when due (called by Add before its locks).
   void MaybeMaintain();
   static Status ApplyOp(Graph& g, const DeltaOp& op);

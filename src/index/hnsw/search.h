@@ -17,8 +17,8 @@ uint32_t GreedyForInsert(const Graph& g, const float* q, uint32_t entry, int top
 
 // Beam search of width ef on `level` from `ep`, for linking a new node. Returns up to ef kLive
 // slots (never `exclude`) sorted by distance, closest first. kDeleted nodes are walked through.
-std::vector<Candidate> SearchLayerForInsert(const Graph& g, const float* q, uint32_t ep,
-                                            int level, size_t ef, uint32_t exclude);
+std::vector<Candidate> SearchLayerForInsert(const Graph& g, const float* q, uint32_t ep, int level,
+                                            size_t ef, uint32_t exclude);
 
 struct KnnRequest {
   const float* query = nullptr;  // normalised for cosine

@@ -75,13 +75,13 @@ class WriterGate {
 inline void SpinLockByte(uint8_t* byte) {
   std::atomic_ref<uint8_t> a(*byte);
   for (int spins = 0;; ++spins) {
-    if (a.load(std::memory_order_relaxed) == 0 &&
-        a.exchange(1, std::memory_order_acquire) == 0) {
+    if (a.load(std::memory_order_relaxed) == 0 && a.exchange(1, std::memory_order_acquire) == 0) {
       return;
     }
     if (spins > 64) std::this_thread::yield();
 #if defined(__x86_64__)
-    else __builtin_ia32_pause();
+    else
+      __builtin_ia32_pause();
 #endif
   }
 }
