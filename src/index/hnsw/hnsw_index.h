@@ -59,7 +59,7 @@ std::string_view MetricName(Metric m);  // "l2", "ip", "cosine"
 // Supplies float vectors by label for int8 re-ranking (and for Compact's refit) when the index
 // does not keep floats in memory (int8 && !keep_float_vectors); the KB can serve it from its
 // chunk_vectors table. Called for up to ef labels per search, from the searching thread: must be
-// thread-safe and outlive the index.
+// thread-safe, must not call back into the index, and must outlive the index.
 class VectorSource {
  public:
   virtual ~VectorSource() = default;
@@ -86,8 +86,9 @@ struct HnswOptions {
 };
 
 // Which labels a search may return. Called from the searching thread without index locks held;
-// a filter shared between concurrent searches must be thread-safe. Allows() runs once per
-// candidate the walk considers, so keep it cheap.
+// a filter shared between concurrent searches must be thread-safe, and must not call back into
+// the index (a search in progress delays tombstone reuse). Allows() runs once per candidate the
+// walk considers, so keep it cheap.
 class Filter {
  public:
   virtual ~Filter() = default;
