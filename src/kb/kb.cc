@@ -96,7 +96,31 @@ KnowledgeBase::KnowledgeBase(std::string data_dir, KbOptions opts,
       fts_(*db_),
       vectors_(data_dir_, opts_.vectors) {}
 
+void KnowledgeBase::MaybeCompact(int64_t collection_id,
+                                 const std::shared_ptr<VectorCollection>& vc) {
+  if (!vc->index->NeedsCompaction() || compacting_.exchange(true)) return;
+  std::lock_guard<std::mutex> lock(compact_mu_);
+  if (compactor_.joinable()) compactor_.join();  // the previous run has finished (flag was clear)
+  compactor_ = std::thread([this, collection_id, vc] {
+    const auto t0 = std::chrono::steady_clock::now();
+    Status s = vc->index->Compact();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (s.ok()) {
+      spdlog::info("vector index of collection {} compacted in {:.1f} s", collection_id, secs);
+    } else {
+      spdlog::warn("vector index compaction of collection {} failed: {}", collection_id,
+                   s.ToString());
+    }
+    compacting_.store(false);
+  });
+}
+
 KnowledgeBase::~KnowledgeBase() {
+  {
+    std::lock_guard<std::mutex> lock(compact_mu_);
+    if (compactor_.joinable()) compactor_.join();
+  }
   Status s = SaveIndexes();
   if (!s.ok()) spdlog::warn("could not save vector index snapshots: {}", s.ToString());
 }
@@ -336,6 +360,7 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
   if (vc) {
     Status s = ApplyToIndex(*vc, old_chunk_ids, new_chunk_ids, vectors);
     if (!s.ok()) spdlog::error("vector index update failed (repaired at next start): {}", s.ToString());
+    MaybeCompact(coll.id, vc);
   }
   result.version = doc.version;
   result.chunks = doc.chunk_count;
@@ -384,6 +409,7 @@ Result<uint64_t> KnowledgeBase::DeleteDocument(const std::string& collection,
   if (auto vc = vectors_.Get(coll.id)) {
     Status s = ApplyToIndex(*vc, old_chunk_ids, {}, {});
     if (!s.ok()) spdlog::error("vector index update failed (repaired at next start): {}", s.ToString());
+    MaybeCompact(coll.id, vc);
   }
   return doc.version;
 }

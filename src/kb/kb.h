@@ -17,7 +17,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <atomic>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -182,6 +184,13 @@ class KnowledgeBase {
   storage::KbStore store_;                  // guarded by mu_
   fulltext::FtsIndex fts_;                  // guarded by mu_
   VectorSet vectors_;                       // thread-safe; its SQLite work runs under mu_
+
+  // Background compaction of vector indexes whose tombstones passed the threshold: at most one
+  // at a time, joined by the destructor. Searches and writes continue during Compact().
+  void MaybeCompact(int64_t collection_id, const std::shared_ptr<VectorCollection>& vc);
+  std::mutex compact_mu_;
+  std::thread compactor_;           // guarded by compact_mu_
+  std::atomic<bool> compacting_{false};
 };
 
 }  // namespace deepkb::kb

@@ -125,6 +125,23 @@ TEST_F(VectorSearchTest, UpdatesAndDeletesReachTheIndex) {
   EXPECT_TRUE(kb_->Verify().ok()) << kb_->Verify().ToString();
 }
 
+TEST_F(VectorSearchTest, ManyUpdatesTriggerCompactionAndStayConsistent) {
+  // Each update tombstones the old chunk's vector; past 20% tombstones a background
+  // compaction runs while writes and searches continue.
+  for (int i = 0; i < 60; ++i) {
+    Put("churn", "version " + std::to_string(i) + " of a document that keeps changing");
+    auto r = Search("keeps changing", "vector");
+    ASSERT_FALSE(r.hits.empty());
+  }
+  kb_.reset();  // joins a running compaction
+  Open();
+  EXPECT_TRUE(kb_->Verify().ok()) << kb_->Verify().ToString();
+  auto r = Search("version 59 keeps changing", "hybrid");
+  ASSERT_FALSE(r.hits.empty());
+  EXPECT_EQ(r.hits[0].doc_id, "churn");
+  EXPECT_NE(r.hits[0].text.find("version 59"), std::string::npos);
+}
+
 TEST_F(VectorSearchTest, SnapshotIsReusedAndReconciledAfterRestart) {
   kb_.reset();  // writes the snapshot
   const fs::path snap = dir_ / "index" / "1.hnsw";

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <unordered_set>
 
+#include "embed/batching_embedder.h"
+
 namespace deepkb::kb {
 
 namespace fs = std::filesystem;
@@ -15,8 +17,20 @@ std::string VectorSet::SnapshotPath(int64_t collection_id) const {
   return dir_ + "/" + std::to_string(collection_id) + ".hnsw";
 }
 
-Result<std::unique_ptr<embed::Embedder>> VectorSet::MakeEmbedder(const std::string& spec) {
+// Remote embedders are wrapped so that chunks of concurrent ingests share requests (dynamic
+// batching, batch size adapted to latency); ngram-hash runs in the caller's thread.
+Result<std::unique_ptr<embed::Embedder>> VectorSet::CreateEmbedder(const std::string& spec) const {
   ASSIGN_OR_RETURN(auto e, embed::MakeEmbedder(spec, opts_.embedder));
+  if (spec.rfind("ngram-hash", 0) == 0) return e;
+  embed::BatchingOptions b;
+  b.max_batch = opts_.embedder.max_batch;
+  b.workers = 2;
+  return std::unique_ptr<embed::Embedder>(
+      std::make_unique<embed::BatchingEmbedder>(std::move(e), b));
+}
+
+Result<std::unique_ptr<embed::Embedder>> VectorSet::MakeEmbedder(const std::string& spec) {
+  ASSIGN_OR_RETURN(auto e, CreateEmbedder(spec));
   ASSIGN_OR_RETURN(size_t dim, embed::Probe(*e));
   if (dim == 0) return InternalError("embedder '" + spec + "' reported dimension 0");
   return e;
@@ -81,7 +95,7 @@ Status VectorSet::Load(const storage::CollectionRow& c, storage::KbStore& store)
   }
   // The embedder is created without contacting remote servers; a down server must not stop the
   // node from starting (keyword search and already-indexed vectors keep working).
-  ASSIGN_OR_RETURN(vc->embedder, embed::MakeEmbedder(c.embedder, opts_.embedder));
+  ASSIGN_OR_RETURN(vc->embedder, CreateEmbedder(c.embedder));
 
   const std::string path = SnapshotPath(c.id);
   std::error_code ec;

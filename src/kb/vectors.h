@@ -80,6 +80,7 @@ class VectorSet {
 
  private:
   Result<std::unique_ptr<hnsw::HnswIndex>> NewIndex(size_t dim) const;
+  Result<std::unique_ptr<embed::Embedder>> CreateEmbedder(const std::string& spec) const;
 
   std::string dir_;
   VectorOptions opts_;
