@@ -8,7 +8,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DDEEPKB_WERROR=ON
 endif
 
-.PHONY: deps configure build run test test-asan bench clean
+.PHONY: deps configure build run test test-asan test-tsan bench clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -33,6 +33,15 @@ test-asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDEEPKB_SANITIZE=ON -DDEEPKB_BUILD_BENCH=OFF $(CMAKE_FLAGS)
 	cmake --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest -L unit --output-on-failure -j$(JOBS) --timeout 900
+
+# ThreadSanitizer over the concurrency stress tests (HNSW searches alongside inserts/deletes,
+# dynamic batching of embedder calls). Builds only those test targets.
+test-tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEEPKB_BUILD_BENCH=OFF \
+	  -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread $(CMAKE_FLAGS)
+	cmake --build build-tsan -j$(JOBS) --target hnsw_test embed_test
+	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/src/index/hnsw/hnsw_test --gtest_filter='*Concurren*:*Stress*:*Thread*'
+	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/src/embed/embed_test --gtest_filter='Batching*'
 
 bench: build
 	bash bench/run.sh

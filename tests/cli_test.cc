@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <cstdint>
+#include <vector>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -149,6 +151,44 @@ TEST_F(CliTest, PartialIngestFailureReportsAndExitsNonZero) {
   EXPECT_EQ(j["added"], 2);
   ASSERT_EQ(j["failed"].size(), 1u);
   EXPECT_NE(j["failed"][0]["path"].get<std::string>().find("empty.txt"), std::string::npos);
+}
+
+void WriteFvecs(const fs::path& p, const std::vector<std::vector<float>>& rows) {
+  std::ofstream out(p, std::ios::binary);
+  for (const auto& r : rows) {
+    const int32_t d = static_cast<int32_t>(r.size());
+    out.write(reinterpret_cast<const char*>(&d), sizeof d);
+    out.write(reinterpret_cast<const char*>(r.data()), static_cast<std::streamsize>(r.size() * sizeof(float)));
+  }
+}
+
+TEST_F(CliTest, BenchVectorReportsContractJson) {
+  std::vector<std::vector<float>> base, query;
+  uint32_t x = 12345;
+  auto rnd = [&x] {
+    x = x * 1664525u + 1013904223u;
+    return static_cast<float>(x >> 8) / static_cast<float>(1u << 24);
+  };
+  for (int i = 0; i < 500; ++i) base.push_back({rnd(), rnd(), rnd(), rnd(), rnd(), rnd(), rnd(), rnd()});
+  for (int i = 0; i < 20; ++i) query.push_back({rnd(), rnd(), rnd(), rnd(), rnd(), rnd(), rnd(), rnd()});
+  WriteFvecs(root_ / "base.fvecs", base);
+  WriteFvecs(root_ / "query.fvecs", query);
+  json j = DeepkbJson("bench vector --base " + Quote((root_ / "base.fvecs").string()) +
+                      " --query " + Quote((root_ / "query.fvecs").string()) +
+                      " --k 5 --ef 16,200 --json");
+  EXPECT_EQ(j["n"], 500);
+  EXPECT_EQ(j["dim"], 8);
+  EXPECT_GT(j["bytes_per_vector"].get<double>(), 32.0);
+  EXPECT_GE(j["build_seconds"].get<double>(), 0.0);
+  ASSERT_EQ(j["results"].size(), 2u);
+  EXPECT_EQ(j["results"][1]["ef"], 200);
+  EXPECT_GE(j["results"][1]["recall"].get<double>(), 0.99);  // ef 200 on 500 points: exact
+  EXPECT_GT(j["results"][1]["qps"].get<double>(), 0.0);
+  // Missing and malformed inputs are clear errors with contract exit codes.
+  EXPECT_EQ(Deepkb("bench vector --base /no/such.fvecs --query /no/such.fvecs").code, 3);
+  std::ofstream(root_ / "bad.fvecs") << "xx";
+  EXPECT_EQ(Deepkb("bench vector --base " + Quote((root_ / "bad.fvecs").string()) + " --query " +
+                   Quote((root_ / "query.fvecs").string())).code, 2);
 }
 
 }  // namespace
