@@ -53,7 +53,7 @@ void RegisterKbCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
     auto* create = coll->add_subcommand("create", "create a collection");
     auto req = std::make_shared<kb::CreateCollectionRequest>();
     auto as_json = std::make_shared<bool>(false);
-    create->add_option("name", req->name, "collection name (A-Z a-z 0-9 _ . -)")->required();
+    create->add_option("name", req->name, "collection name: letters (any script), digits, _ . -")->required();
     create->add_option("--embedder", req->embedder, "ngram-hash | openai:MODEL@URL")
         ->capture_default_str();
     create->add_option("--chunk-tokens", req->chunk_tokens, "chunk size in tokens")

@@ -59,16 +59,30 @@ std::string_view OutcomeName(PutResult::Outcome o) {
 }
 
 Status ValidateCollectionName(const std::string& name) {
-  const auto ok_char = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
-  };
-  if (name.empty() || name.size() > 64 || !std::all_of(name.begin(), name.end(), ok_char) ||
-      name[0] == '.' || name[0] == '-' || name[0] == '_') {
+  // ASCII letters, digits and _ . -, plus letters of other scripts (知识库, Wissen): any code
+  // point from U+00C0 up except whitespace and punctuation blocks. Names never become file or
+  // table names (those use the numeric id), so this is about readable, unambiguous names.
+  const auto bad = [&] {
     return InvalidArgumentError("invalid collection name '" + utf8::Sanitize(name) +
-                                "': use 1-64 characters from A-Z a-z 0-9 _ . -, starting with a "
-                                "letter or digit");
+                                "': use 1-64 letters, digits, _ . or -, starting with a letter "
+                                "or digit (Chinese and other scripts are fine)");
+  };
+  if (name.empty() || name.size() > 256 || !utf8::IsValid(name)) return bad();
+  size_t i = 0, count = 0;
+  while (i < name.size()) {
+    const char32_t cp = utf8::Decode(name, i);
+    const bool ascii_ok = (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
+                          (cp >= '0' && cp <= '9') || cp == '_' || cp == '-' || cp == '.';
+    const bool other_ok = cp >= 0xC0 && !(cp >= 0x2000 && cp <= 0x206F) &&
+                          !(cp >= 0x3000 && cp <= 0x303F) && !(cp >= 0xFE00 && cp <= 0xFE6F) &&
+                          !(cp >= 0xFF00 && cp <= 0xFF0F) && !(cp >= 0xFF1A && cp <= 0xFF20) &&
+                          !(cp >= 0xFF3B && cp <= 0xFF40) && !(cp >= 0xFF5B && cp <= 0xFF65) &&
+                          cp < 0xFFF0;
+    if (!ascii_ok && !other_ok) return bad();
+    if (count == 0 && (cp == '_' || cp == '-' || cp == '.')) return bad();
+    ++count;
   }
+  if (count > 64) return bad();
   return Status::Ok();
 }
 

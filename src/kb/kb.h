@@ -118,7 +118,8 @@ std::string AutoMode(std::string_view query, bool semantic_embedder = true);
 // True for embedders whose vectors represent meaning (remote models), false for ngram-hash.
 bool IsSemanticEmbedder(std::string_view spec);
 
-// Validates a collection name: 1-64 chars of [A-Za-z0-9_.-], starting with a letter or digit.
+// Validates a collection name: 1-64 letters (any script), digits, _ . -, starting with a letter
+// or digit; no whitespace, punctuation or control characters.
 Status ValidateCollectionName(const std::string& name);
 // Validates a document id: 1-512 bytes of valid UTF-8 without control characters.
 Status ValidateDocId(const std::string& doc_id);

@@ -55,9 +55,14 @@ TEST_F(KbTest, CreateListDeleteCollections) {
   EXPECT_EQ(kb_->CreateCollection({.name = "x", .chunk_tokens = 4}).status().code(),
             StatusCode::kInvalidArgument);
   ASSERT_TRUE(kb_->CreateCollection({.name = "d"}).ok());
+  ASSERT_TRUE(kb_->CreateCollection({.name = "运维手册"}).ok());
+  for (const char* bad : {"a b", "a/b", "-a", "手册。", "a\n", "\xFF"}) {
+    EXPECT_EQ(kb_->CreateCollection({.name = bad}).status().code(), StatusCode::kInvalidArgument)
+        << bad;
+  }
   auto list = kb_->ListCollections();
   ASSERT_TRUE(list.ok());
-  EXPECT_EQ(list->size(), 2u);
+  EXPECT_EQ(list->size(), 3u);
   ASSERT_TRUE(kb_->DeleteCollection("d").ok());
   EXPECT_EQ(kb_->GetCollection("d").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(kb_->DeleteCollection("d").code(), StatusCode::kNotFound);
