@@ -20,6 +20,7 @@
 // ConvertToUtf8; a small share for detected charsets so a truncated last character does not
 // reject a whole file).
 #include "text/charset.h"
+#include "text/parse_internal.h"
 
 #include <uchardet/uchardet.h>
 #include <unicode/ucnv.h>

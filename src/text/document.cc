@@ -13,6 +13,7 @@
 
 #include "common/utf8.h"
 #include "text/charset.h"
+#include "text/parse_internal.h"
 
 namespace deepkb::text {
 namespace internal {
@@ -96,6 +97,13 @@ void AddBlock(ParsedDocument& doc, Block::Kind kind, int level, std::string_view
   b.text = std::move(text);
   b.page = page;
   doc.blocks.push_back(std::move(b));
+}
+
+std::string FirstHeading(const ParsedDocument& doc, int level) {
+  for (const Block& b : doc.blocks) {
+    if (b.kind == Block::Kind::kHeading && (level == 0 || b.level == level)) return b.text;
+  }
+  return {};
 }
 
 Status EmptyFileError() { return InvalidArgumentError("file is empty"); }

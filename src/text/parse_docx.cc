@@ -30,15 +30,9 @@
 
 #include "common/utf8.h"
 #include "text/document.h"
+#include "text/parse_internal.h"
 
 namespace deepkb::text {
-namespace internal {  // defined in document.cc
-std::string CollapseWhitespace(std::string_view in);
-void AddBlock(ParsedDocument& doc, Block::Kind kind, int level, std::string_view raw, int page);
-Result<ParsedDocument> RunParser(Result<ParsedDocument> (*impl)(std::string_view),
-                                 std::string_view bytes, std::string_view format_name);
-}  // namespace internal
-
 namespace {
 
 constexpr size_t kMaxPartBytes = 200u << 20;  // 200 MiB uncompressed per part
@@ -406,14 +400,7 @@ Result<ParsedDocument> ParseDocxImpl(std::string_view bytes) {
   }
   doc.title = CoreTitle(parts.core);
   if (doc.title.empty()) doc.title = walker.first_title_paragraph();
-  if (doc.title.empty()) {
-    for (const Block& b : doc.blocks) {
-      if (b.kind == Block::Kind::kHeading) {
-        doc.title = b.text;
-        break;
-      }
-    }
-  }
+  if (doc.title.empty()) doc.title = internal::FirstHeading(doc);
   return doc;
 }
 

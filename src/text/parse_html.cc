@@ -27,16 +27,9 @@
 #include "common/utf8.h"
 #include "text/charset.h"
 #include "text/document.h"
+#include "text/parse_internal.h"
 
 namespace deepkb::text {
-namespace internal {  // defined in document.cc and charset.cc
-std::string CollapseWhitespace(std::string_view in);
-void AddBlock(ParsedDocument& doc, Block::Kind kind, int level, std::string_view raw, int page);
-Result<ParsedDocument> RunParser(Result<ParsedDocument> (*impl)(std::string_view),
-                                 std::string_view bytes, std::string_view format_name);
-std::string CanonicalCharset(std::string_view label);
-}  // namespace internal
-
 namespace {
 
 constexpr size_t kMaxDepth = 512;
@@ -559,22 +552,8 @@ Result<ParsedDocument> ParseHtmlImpl(std::string_view bytes) {
   Extractor extractor(doc);
   extractor.Run(output->document);
   doc.title = std::string(extractor.title());
-  if (doc.title.empty()) {
-    for (const Block& b : doc.blocks) {
-      if (b.kind == Block::Kind::kHeading && b.level == 1) {
-        doc.title = b.text;
-        break;
-      }
-    }
-  }
-  if (doc.title.empty()) {
-    for (const Block& b : doc.blocks) {
-      if (b.kind == Block::Kind::kHeading) {
-        doc.title = b.text;
-        break;
-      }
-    }
-  }
+  if (doc.title.empty()) doc.title = internal::FirstHeading(doc, 1);
+  if (doc.title.empty()) doc.title = internal::FirstHeading(doc);
   if (doc.blocks.empty()) {
     return InvalidArgumentError("the HTML page contains no text outside scripts and navigation; "
                                 "nothing to index");

@@ -14,15 +14,9 @@
 
 #include "text/charset.h"
 #include "text/document.h"
+#include "text/parse_internal.h"
 
 namespace deepkb::text {
-namespace internal {  // defined in document.cc
-std::string CollapseWhitespace(std::string_view in);
-void AddBlock(ParsedDocument& doc, Block::Kind kind, int level, std::string_view raw, int page);
-Result<ParsedDocument> RunParser(Result<ParsedDocument> (*impl)(std::string_view),
-                                 std::string_view bytes, std::string_view format_name);
-}  // namespace internal
-
 namespace {
 
 struct NodeDeleter {
@@ -156,14 +150,7 @@ Result<ParsedDocument> ParseMarkdownImpl(std::string_view bytes) {
   }
 
   doc.title = front_title;
-  if (doc.title.empty()) {
-    for (const Block& b : doc.blocks) {
-      if (b.kind == Block::Kind::kHeading) {
-        doc.title = b.text;
-        break;
-      }
-    }
-  }
+  if (doc.title.empty()) doc.title = internal::FirstHeading(doc);
   if (doc.blocks.empty()) {
     return InvalidArgumentError("the Markdown file contains no text; nothing to index");
   }

@@ -33,15 +33,9 @@
 
 #include "common/utf8.h"
 #include "text/document.h"
+#include "text/parse_internal.h"
 
 namespace deepkb::text {
-namespace internal {  // defined in document.cc
-std::string CollapseWhitespace(std::string_view in);
-void AddBlock(ParsedDocument& doc, Block::Kind kind, int level, std::string_view raw, int page);
-Result<ParsedDocument> RunParser(Result<ParsedDocument> (*impl)(std::string_view),
-                                 std::string_view bytes, std::string_view format_name);
-}  // namespace internal
-
 namespace {
 
 void SilencePoppler() {
@@ -347,14 +341,7 @@ Result<ParsedDocument> ParsePdfImpl(std::string_view bytes) {
   }
 
   doc.title = CleanTitle(ToUtf8(pdf->info_key("Title")));
-  if (doc.title.empty()) {
-    for (const Block& b : doc.blocks) {
-      if (b.kind == Block::Kind::kHeading && b.level == 1) {
-        doc.title = b.text;
-        break;
-      }
-    }
-  }
+  if (doc.title.empty()) doc.title = internal::FirstHeading(doc, 1);
   return doc;
 }
 

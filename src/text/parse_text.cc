@@ -7,15 +7,9 @@
 #include "common/utf8.h"
 #include "text/charset.h"
 #include "text/document.h"
+#include "text/parse_internal.h"
 
 namespace deepkb::text {
-namespace internal {  // defined in document.cc
-std::string CollapseWhitespace(std::string_view in);
-void AddBlock(ParsedDocument& doc, Block::Kind kind, int level, std::string_view raw, int page);
-Result<ParsedDocument> RunParser(Result<ParsedDocument> (*impl)(std::string_view),
-                                 std::string_view bytes, std::string_view format_name);
-}  // namespace internal
-
 namespace {
 
 constexpr size_t kMaxTitleChars = 120;
