@@ -1,8 +1,8 @@
-// KbServer: `deepkb serve` — the KB node's HTTP API over cpp-httplib (compiled only in
-// kb_server.cc). Routes, error shape and auth follow CONTRACT.md; this build serves the
-// knowledge-base routes and health checks. Every route except /healthz and /readyz requires
-// `Authorization: Bearer <key>`; in this build every valid key is treated as admin (role and
-// scope enforcement is the access-control issue's work).
+// KbServer: `deepkb serve` — the HTTP transport. The only file that includes cpp-httplib is
+// kb_server.cc; routes are server/http.h functions (routes.h) registered here. For every route
+// but the kPublic ones the server authenticates `Authorization: Bearer <key>` (401), checks the
+// route's declared permission against the key's role and collection scope (403,
+// auth/policy.h), then calls the handler with the caller's Principal.
 //
 // Lifecycle: Run() blocks until Stop() (called from a signal-handling thread on SIGTERM/SIGINT);
 // in-flight requests finish before Run() returns.
@@ -12,10 +12,12 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "auth/api_keys.h"
 #include "common/status.h"
 #include "kb/kb.h"
+#include "server/http.h"
 
 namespace deepkb::server {
 
@@ -27,7 +29,9 @@ struct ServerOptions {
 
 class KbServer {
  public:
-  KbServer(kb::KnowledgeBase& kb, auth::ApiKeys& keys, ServerOptions opts);
+  // Serves KbRoutes(kb) plus `extra` routes.
+  KbServer(kb::KnowledgeBase& kb, auth::ApiKeys& keys, ServerOptions opts,
+           std::vector<Route> extra = {});
   ~KbServer();
 
   // Binds and serves until Stop(). Unavailable when the address cannot be bound.
@@ -36,6 +40,9 @@ class KbServer {
   Result<int> Bind();
   Status Serve();
   void Stop();
+
+  // Every registered route (for the route × role × scope tests and docs).
+  const std::vector<Route>& routes() const;
 
  private:
   struct Impl;

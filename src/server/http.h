@@ -1,0 +1,95 @@
+// Our thin HTTP interface: routes are plain functions from HttpRequest to HttpResponse and know
+// nothing of cpp-httplib, which only kb_server.cc includes. Every route declares the permission
+// it needs (auth/policy.h) and which part of the request names its collection, so the
+// authorisation check runs in one place, before the handler, and a route cannot be registered
+// without a permission (deny by default).
+//
+// Thread safety: handlers are called concurrently from the server's worker threads.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "auth/policy.h"
+#include "common/status.h"
+
+namespace deepkb::server {
+
+// A file part of a multipart/form-data body.
+struct UploadedFile {
+  std::string field;         // form field name
+  std::string filename;      // as sent by the client (not trusted as a path)
+  std::string content_type;  // may be empty
+  std::string content;
+};
+
+struct HttpRequest {
+  std::string method;
+  std::string path;
+  std::vector<std::string> params;                 // the route pattern's capture groups
+  std::multimap<std::string, std::string> query;   // decoded query parameters
+  std::map<std::string, std::string> headers;      // names lower-cased
+  std::string body;
+  std::vector<UploadedFile> files;                 // multipart/form-data uploads
+  std::string remote_addr;
+  std::string request_id;
+  std::optional<auth::Principal> principal;        // set for every route but kPublic ones
+
+  std::string Header(std::string_view lower_name) const;
+  bool HasQuery(const std::string& name) const { return query.count(name) > 0; }
+  std::string Query(const std::string& name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static HttpResponse Json(int status, const nlohmann::json& body);
+  // The one error shape of CONTRACT.md (status from HttpStatusFor, Retry-After for 429/503).
+  static HttpResponse Error(const Status& s);
+};
+
+using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct Route {
+  std::string method;   // GET, POST, PUT, DELETE
+  std::string pattern;  // ECMAScript regex over the path, e.g. R"(/v1/collections/([^/]+))"
+  std::string name;     // label for metrics and logs, e.g. "/v1/collections/{name}"
+  auth::Permission permission;
+  int collection_param = 0;  // 1-based capture group holding the collection name; 0 = none
+  Handler handler;
+};
+
+// Body helpers shared by the route files.
+// A JSON object, or InvalidArgument naming what is wrong.
+Result<nlohmann::json> ParseJsonObject(const std::string& body);
+// Reads optional field `name` into `out`; InvalidArgument when present with the wrong type.
+template <typename T>
+Status ReadField(const nlohmann::json& j, const char* name, T& out);
+
+}  // namespace deepkb::server
+
+#include <nlohmann/json.hpp>
+
+namespace deepkb::server {
+
+template <typename T>
+Status ReadField(const nlohmann::json& j, const char* name, T& out) {
+  if (!j.contains(name) || j[name].is_null()) return Status::Ok();
+  try {
+    out = j[name].get<T>();
+  } catch (const nlohmann::json::exception&) {
+    return InvalidArgumentError(std::string("field '") + name + "' has the wrong type");
+  }
+  return Status::Ok();
+}
+
+}  // namespace deepkb::server
