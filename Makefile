@@ -8,7 +8,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DDEEPKB_WERROR=ON
 endif
 
-.PHONY: deps configure build run test test-asan test-tsan bench clean
+.PHONY: deps configure build run test test-asan test-tsan test-fuzz bench clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -42,6 +42,10 @@ test-tsan: deps
 	cmake --build build-tsan -j$(JOBS) --target hnsw_test embed_test
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/src/index/hnsw/hnsw_test --gtest_filter='*Concurren*:*Stress*:*Thread*'
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/src/embed/embed_test --gtest_filter='Batching*'
+
+# libFuzzer targets (clang): request body, filter and query-builder parsing, 20 s each.
+test-fuzz: deps
+	bash fuzz/run.sh
 
 bench: build
 	bash bench/run.sh

@@ -14,6 +14,8 @@ PACKAGES=(
   libarchive-dev libpugixml-dev libzstd-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev libfaiss-dev
+  # fuzzing (libFuzzer comes with clang's runtime libraries)
+  clang libclang-rt-14-dev
   # test fixtures and the retrieval-quality corpus (Chinese manual pages)
   poppler-utils manpages-zh groff-base bsdextrautils
 )
