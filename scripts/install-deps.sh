@@ -18,10 +18,20 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # test fixtures and the retrieval-quality corpus (Chinese manual pages)
   poppler-utils manpages-zh groff-base bsdextrautils
+  # server tests make TLS certificates and probe TLS versions with the openssl CLI;
+  # bench/server/run.sh uses curl and python3
+  openssl curl python3
+  # tokenizer tests and benchmark: the JavaScript reference tokenizers (npm ci, tests/tokenizer/)
+  nodejs npm
 )
 
 missing=()
 for p in "${PACKAGES[@]}"; do
+  # Node.js from another source (e.g. NodeSource's nodejs, which bundles npm) is fine too.
+  if { [ "$p" = nodejs ] && command -v node >/dev/null 2>&1; } ||
+     { [ "$p" = npm ] && command -v npm >/dev/null 2>&1; }; then
+    continue
+  fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi

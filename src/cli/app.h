@@ -17,6 +17,9 @@ struct GlobalOptions {
   std::string log_format = "text";
   std::string log_level = "warn";
   int64_t max_file_mb = 100;
+  // Encryption at rest (docs/security.md): --key-file / env DEEPKB_KEY_FILE; a passphrase comes
+  // from env DEEPKB_PASSPHRASE instead (never from the command line).
+  std::string key_file;
 };
 
 // A KnowledgeBase opened directly on the data directory, with the directory lock held shared
@@ -27,6 +30,16 @@ struct OpenKb {
 };
 Result<OpenKb> OpenDataDir(const GlobalOptions& g);
 
+// Encryption at rest (commands_crypto.cc). UnlockDataDir: the master key named by the global
+// options (key file, else env DEEPKB_PASSPHRASE, else none) applied to g.data_dir by
+// crypto::UnlockDataDir (creates the keyring on first use; refuses wrong keys, encrypted
+// directories without a key and plain directories with one); the key is bound to
+// <data-dir>/kb.db, so any later storage::Database::Open of that path (e.g. auth::ApiKeys)
+// encrypts. Returns null for an unencrypted directory. Call with the directory lock held.
+Result<std::shared_ptr<const crypto::DataKey>> UnlockDataDir(const GlobalOptions& g);
+// `keys rotate-master` (added to an existing `keys` subcommand, or creating it).
+void RegisterCryptoCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
+
 // Prints "error: <message>" to stderr and returns the contract's exit code for the status.
 int Fail(const Status& s);
 
@@ -36,5 +49,12 @@ void RegisterKbCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterIndexCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterBenchCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+// `deepkb tokenize` (commands_tokenize.cc).
+void RegisterTokenizeCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+// `keys create|list|revoke` (commands_keys.cc). Reuses a `keys` subcommand that already exists
+// and returns it, so other areas add siblings (e.g. `keys rotate-master`) in any order.
+CLI::App* RegisterKeysCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
+// The `keys` subcommand of `app`, or nullptr when none is registered yet.
+CLI::App* KeysCommand(CLI::App& app);
 
 }  // namespace deepkb::cli

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "kb/ingest.h"
 #include "server/kb_server.h"
+#include "server/server_metrics.h"
 
 namespace deepkb::cli {
 
@@ -85,7 +86,60 @@ void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   serve->add_option("--listen", *listen, "HOST:PORT to listen on")->capture_default_str();
   serve->add_option("--sample-collection", *samples,
                     "NAME=FOLDER: on first start, create collection NAME from FOLDER");
-  serve->callback([&g, exit_code, listen, samples] {
+  // Server options (docs/server.md); defaults from server::ServerOptions.
+  auto so = std::make_shared<server::ServerOptions>();
+  so->rate_limit = 100;  // the server's default; the library's is "no limit"
+  so->rate_burst = 200;
+  serve->add_option("--tls-cert", so->tls.cert_file, "PEM certificate chain: serve HTTPS only");
+  serve->add_option("--tls-key", so->tls.key_file, "PEM private key of --tls-cert");
+  serve->add_option("--tls-min", so->tls.min_version,
+                    "lowest TLS version: 1.3, or 1.2 (ECDHE with AES-GCM/ChaCha20 only)")
+      ->check(CLI::IsMember({"1.2", "1.3"}))
+      ->capture_default_str();
+  serve->add_option("--tls-client-ca", so->tls.client_ca_file,
+                    "PEM CA bundle: require client certificates signed by it (mutual TLS)");
+  serve->add_option("--rate-limit", so->rate_limit,
+                    "requests per second per API key (token bucket); 0 = unlimited")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  serve->add_option("--rate-burst", so->rate_burst, "token bucket size per API key")
+      ->check(CLI::Range(1.0, 1e9))
+      ->capture_default_str();
+  serve->add_option("--max-inflight", so->max_inflight,
+                    "handlers running at once; 0 = 2 x CPU cores (at least 4)")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  serve->add_option("--max-waiting", so->max_waiting,
+                    "requests waiting for a handler slot; beyond: 503 at once; 0 = 4 x --max-inflight")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  serve->add_option("--queue-timeout-ms", so->queue_timeout_ms,
+                    "longest wait for a handler slot or a worker thread before 503")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
+  serve->add_option("--http-threads", so->threads,
+                    "connection worker threads (each serves one keep-alive connection at a time)")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  serve->add_option("--max-queued-connections", so->max_queued_connections,
+                    "accepted connections waiting for a worker; beyond: 503 at once")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  serve->add_option("--read-timeout", so->read_timeout_s, "socket read timeout, seconds")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve->add_option("--write-timeout", so->write_timeout_s, "socket write timeout, seconds")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve->add_option("--keep-alive-timeout", so->keep_alive_timeout_s,
+                    "idle keep-alive connection timeout, seconds")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  serve->add_option("--slow-request", so->slow_request_s,
+                    "handler time (seconds) after which a request is logged and counted as slow")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  serve->callback([&g, exit_code, listen, samples, so] {
     if (g.log_level == "warn") g.log_level = "info";  // a server should say what it does
     if (Status s = InitLogging(g.log_format, g.log_level); !s.ok()) { *exit_code = Fail(s); return; }
     auto addr = ParseListen(*listen);
@@ -102,6 +156,11 @@ void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
     if (!lock.ok()) { *exit_code = Fail(lock.status()); return; }
     kb::KbOptions kopts;
     kopts.parse.max_bytes = static_cast<size_t>(g.max_file_mb) << 20;
+    auto data_key = UnlockDataDir(g);
+    if (!data_key.ok()) { *exit_code = Fail(data_key.status()); return; }
+    kopts.data_key = *data_key;
+    server::ServerMetrics metrics;  // outlives the KnowledgeBase that reports into it
+    metrics.HookKb(kopts);
     auto kb = kb::KnowledgeBase::Open(g.data_dir, kopts);
     if (!kb.ok()) { *exit_code = Fail(kb.status()); return; }
     auto keys = auth::ApiKeys::Open(g.data_dir + "/kb.db");
@@ -119,18 +178,32 @@ void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
       if (Status s = EnsureSampleCollection(**kb, spec); !s.ok()) { *exit_code = Fail(s); return; }
     }
 
-    server::ServerOptions sopts;
+    server::ServerOptions sopts = *so;
+    sopts.metrics = &metrics;
     sopts.host = addr->first;
     sopts.port = addr->second;
     sopts.max_body_bytes = static_cast<size_t>(g.max_file_mb) << 20;
-    server::KbServer srv(**kb, **keys, sopts);
+    auto srv_owner = std::make_unique<server::KbServer>(**kb, **keys, sopts);
+    server::KbServer& srv = *srv_owner;
     auto port = srv.Bind();
     if (!port.ok()) { *exit_code = Fail(port.status()); return; }
-    std::printf("deepkb serving on http://%s:%d  (data: %s)\n", sopts.host.c_str(), *port,
+    const char* scheme = sopts.tls.enabled() ? "https" : "http";
+    std::printf("deepkb serving on %s://%s:%d  (data: %s)\n", scheme, sopts.host.c_str(), *port,
                 g.data_dir.c_str());
-    std::printf("note: data at rest is NOT encrypted in this build\n");
-    std::printf("try:  curl -s -H \"Authorization: Bearer $(cat %s)\" http://%s:%d/v1/collections\n",
-                key_path.c_str(), sopts.host.c_str(), *port);
+    if (sopts.tls.enabled()) {
+      std::printf("TLS %s+%s\n", sopts.tls.min_version.c_str(),
+                  sopts.tls.client_ca_file.empty() ? "" : ", client certificates required");
+    }
+    if (kopts.data_key) {
+      std::printf("data at rest is encrypted (AES-256-GCM; keyring %s/keyring)\n",
+                  g.data_dir.c_str());
+      spdlog::info("data at rest is encrypted (AES-256-GCM)");
+    } else {
+      std::printf("note: data at rest is NOT encrypted; pass --key-file\n");
+      spdlog::warn("data at rest is NOT encrypted; pass --key-file");
+    }
+    std::printf("try:  curl -s -H \"Authorization: Bearer $(cat %s)\" %s://%s:%d/v1/collections\n",
+                key_path.c_str(), scheme, sopts.host.c_str(), *port);
     std::fflush(stdout);
     std::atomic<bool> served{false};
     std::thread waiter([&srv, &served, set] {
@@ -151,6 +224,13 @@ void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
     pthread_kill(waiter.native_handle(), SIGTERM);
     waiter.join();
     if (!s.ok()) *exit_code = Fail(s);
+    // Shutdown order: every accepted request has been answered (Serve() drained the workers);
+    // the server goes first, then the KnowledgeBase, whose destructor writes the index
+    // snapshots, then the keys, and the data-directory lock last.
+    srv_owner.reset();
+    spdlog::info("requests drained; saving index snapshots");
+    kb->reset();
+    spdlog::info("stopped");
   });
 }
 

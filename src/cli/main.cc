@@ -15,6 +15,7 @@ Result<OpenKb> OpenDataDir(const GlobalOptions& g) {
   ASSIGN_OR_RETURN(out.lock, DirLock::Acquire(g.data_dir, DirLock::Mode::kShared));
   kb::KbOptions opts;
   opts.parse.max_bytes = static_cast<size_t>(g.max_file_mb) << 20;
+  ASSIGN_OR_RETURN(opts.data_key, UnlockDataDir(g));
   ASSIGN_OR_RETURN(out.kb, kb::KnowledgeBase::Open(g.data_dir, opts));
   return out;
 }
@@ -49,11 +50,18 @@ int main(int argc, char** argv) {
   app.add_option("--max-file-size", g.max_file_mb, "largest file accepted for ingest, in MiB")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
+  if (const char* env = std::getenv("DEEPKB_KEY_FILE"); env && *env) g.key_file = env;
+  app.add_option("--key-file", g.key_file,
+                 "encrypt data at rest with the key in FILE (>= 32 random bytes; env "
+                 "DEEPKB_KEY_FILE; a passphrase may come from env DEEPKB_PASSPHRASE instead)");
   int exit_code = 0;
   RegisterKbCommands(app, g, &exit_code);
   RegisterServeCommand(app, g, &exit_code);
   RegisterIndexCommands(app, g, &exit_code);
   RegisterBenchCommand(app, g, &exit_code);
+  RegisterKeysCommands(app, g, &exit_code);
+  RegisterTokenizeCommand(app, g, &exit_code);
+  RegisterCryptoCommands(app, g, &exit_code);  // after `keys`: adds `keys rotate-master`
 
   try {
     app.parse(argc, argv);

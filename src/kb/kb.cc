@@ -10,6 +10,8 @@
 
 #include "common/hash.h"
 #include "common/utf8.h"
+#include "crypto/keyring.h"
+#include "crypto/sqlite_vfs.h"
 #include "kb/filter.h"
 #include "index/fulltext/fts5_tokenizer.h"
 #include "storage/schema.h"
@@ -108,7 +110,8 @@ KnowledgeBase::KnowledgeBase(std::string data_dir, KbOptions opts,
       db_(std::move(db)),
       store_(*db_),
       fts_(*db_),
-      vectors_(data_dir_, opts_.vectors) {}
+      vectors_(data_dir_, opts_.vectors),
+      keywords_(data_dir_) {}
 
 void KnowledgeBase::MaybeCompact(int64_t collection_id,
                                  const std::shared_ptr<VectorCollection>& vc) {
@@ -142,7 +145,8 @@ KnowledgeBase::~KnowledgeBase() {
 Status KnowledgeBase::SaveIndexes() {
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(int64_t seq, store_.LastChangeSeq());
-  return vectors_.SaveSnapshots(static_cast<uint64_t>(seq));
+  RETURN_IF_ERROR(vectors_.SaveSnapshots(static_cast<uint64_t>(seq)));
+  return keywords_.SaveSnapshots();
 }
 
 Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::Open(const std::string& data_dir,
@@ -153,10 +157,24 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::Open(const std::string& da
     return PermissionDeniedError("cannot create data directory '" + data_dir +
                                  "': " + ec.message());
   }
-  ASSIGN_OR_RETURN(auto db, storage::Database::Open(data_dir + "/kb.db"));
+  // Encryption at rest: bind (or unbind) the data key to kb.db so that every connection to it,
+  // including ones other modules open by path, goes through the encrypting VFS.
+  const std::string db_path = data_dir + "/kb.db";
+  if (opts.data_key) {
+    RETURN_IF_ERROR(crypto::EncryptDatabase(db_path, opts.data_key));
+  } else {
+    if (crypto::KeyringExists(data_dir)) {
+      return UnauthenticatedError("data directory " + data_dir +
+                                  " is encrypted; pass --key-file FILE (or set DEEPKB_KEY_FILE)");
+    }
+    crypto::ForgetDatabase(db_path);
+  }
+  ASSIGN_OR_RETURN(auto db, storage::Database::Open(db_path));
   RETURN_IF_ERROR(fulltext::RegisterFts5Tokenizer(db->handle()));
   RETURN_IF_ERROR(storage::Migrate(*db));
   std::unique_ptr<KnowledgeBase> kb(new KnowledgeBase(data_dir, opts, std::move(db)));
+  kb->vectors_.SetDataKey(opts.data_key);
+  kb->keywords_.SetDataKey(opts.data_key);
   ASSIGN_OR_RETURN(kb->node_id_, kb->store_.NodeId());
   ASSIGN_OR_RETURN(uint64_t max_hlc, kb->store_.MaxHlc());
   kb->clock_.AdvanceTo(max_hlc);
@@ -164,6 +182,8 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::Open(const std::string& da
   for (const auto& c : colls) {
     Status s = kb->vectors_.Load(c, kb->store_);
     if (!s.ok()) return s.WithContext("loading the vector index of collection '" + c.name + "'");
+    s = kb->keywords_.Load(c.id, *kb->db_);
+    if (!s.ok()) return s.WithContext("loading the keyword index of collection '" + c.name + "'");
   }
   return kb;
 }
@@ -202,6 +222,7 @@ Result<CollectionRow> KnowledgeBase::CreateCollection(const CreateCollectionRequ
   RETURN_IF_ERROR(fts_.CreateForCollection(inserted->id));
   RETURN_IF_ERROR(tx.Commit());
   RETURN_IF_ERROR(vectors_.AddEmpty(*inserted, std::move(embedder)));
+  keywords_.AddEmpty(inserted->id);
   return inserted;
 }
 
@@ -239,6 +260,7 @@ Status KnowledgeBase::DeleteCollection(const std::string& name) {
   RETURN_IF_ERROR(store_.DeleteCollection(c.id));
   RETURN_IF_ERROR(tx.Commit());
   vectors_.Drop(c.id);
+  keywords_.Drop(c.id);
   return Status::Ok();
 }
 
@@ -321,6 +343,7 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
     rows.push_back(std::move(r));
   }
 
+  const auto index_t0 = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> lock(mu_);
   storage::Transaction tx(*db_);
   RETURN_IF_ERROR(tx.Begin());
@@ -338,7 +361,9 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
     result.outcome = PutResult::Outcome::kUnchanged;
     return result;  // the transaction rolls back: nothing was written
   }
+  std::vector<inverted::ChunkText> kw_removed, kw_added;  // for the keyword accelerator
   if (live) {
+    ASSIGN_OR_RETURN(kw_removed, keywords_.ReadDocument(*db_, coll.id, existing->id));
     RETURN_IF_ERROR(fts_.UnindexDocument(coll.id, existing->id));
   }
   std::vector<int64_t> old_chunk_ids;
@@ -359,6 +384,7 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
   for (const auto& r : rows) new_chunk_ids.push_back(r.id);
   if (vc) RETURN_IF_ERROR(store_.PutChunkVectors(new_chunk_ids, vectors));
   RETURN_IF_ERROR(fts_.IndexDocument(coll.id, row_id));
+  ASSIGN_OR_RETURN(kw_added, keywords_.ReadDocument(*db_, coll.id, row_id));
   storage::ChangeRow change;
   change.collection = coll.name;
   change.doc_id = doc.doc_id;
@@ -371,6 +397,7 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
   RETURN_IF_ERROR(tx.Commit());
   // The in-memory index follows the committed state (under mu_, so a snapshot never sees a
   // half-applied write). Should this fail, the next start reconciles the index with SQLite.
+  keywords_.Apply(coll.id, kw_removed, kw_added);
   if (vc) {
     Status s = ApplyToIndex(*vc, old_chunk_ids, new_chunk_ids, vectors);
     if (!s.ok()) spdlog::error("vector index update failed (repaired at next start): {}", s.ToString());
@@ -379,12 +406,17 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
   result.version = doc.version;
   result.chunks = doc.chunk_count;
   result.outcome = live ? PutResult::Outcome::kUpdated : PutResult::Outcome::kCreated;
+  if (opts_.on_index_update) {
+    opts_.on_index_update(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - index_t0).count());
+  }
   return result;
 }
 
 Result<uint64_t> KnowledgeBase::DeleteDocument(const std::string& collection,
                                                const std::string& doc_id) {
   ASSIGN_OR_RETURN(CollectionRow coll, FindCollection(collection));
+  const auto index_t0 = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> lock(mu_);
   storage::Transaction tx(*db_);
   RETURN_IF_ERROR(tx.Begin());
@@ -402,6 +434,7 @@ Result<uint64_t> KnowledgeBase::DeleteDocument(const std::string& collection,
     ASSIGN_OR_RETURN(auto old_chunks, store_.GetChunks(doc.id));
     for (const auto& c : old_chunks) old_chunk_ids.push_back(c.id);
   }
+  ASSIGN_OR_RETURN(auto kw_removed, keywords_.ReadDocument(*db_, coll.id, doc.id));
   RETURN_IF_ERROR(fts_.UnindexDocument(coll.id, doc.id));
   RETURN_IF_ERROR(store_.DeleteChunks(doc.id));
   doc.deleted = true;
@@ -420,10 +453,15 @@ Result<uint64_t> KnowledgeBase::DeleteDocument(const std::string& collection,
   change.created_at = doc.updated_at;
   RETURN_IF_ERROR(store_.AppendChange(change).status());
   RETURN_IF_ERROR(tx.Commit());
+  keywords_.Apply(coll.id, kw_removed, {});
   if (auto vc = vectors_.Get(coll.id)) {
     Status s = ApplyToIndex(*vc, old_chunk_ids, {}, {});
     if (!s.ok()) spdlog::error("vector index update failed (repaired at next start): {}", s.ToString());
     MaybeCompact(coll.id, vc);
+  }
+  if (opts_.on_index_update) {
+    opts_.on_index_update(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - index_t0).count());
   }
   return doc.version;
 }
@@ -515,6 +553,8 @@ Status KnowledgeBase::RebuildIndexes(const std::string& collection,
   // list of ids (by a concurrent writer using the old embedder) lost their vector above and are
   // embedded by Load() (local embedders) or counted as missing (remote ones).
   vectors_.Drop(coll.id);
+  keywords_.Drop(coll.id);
+  RETURN_IF_ERROR(keywords_.Load(coll.id, *db_));
   return vectors_.Load(coll, store_);
 }
 
@@ -528,6 +568,8 @@ Status KnowledgeBase::Verify() {
   ASSIGN_OR_RETURN(auto colls, store_.ListCollections());
   for (const auto& c : colls) {
     Status s = fts_.IntegrityCheck(c.id);
+    if (!s.ok()) return s.WithContext("collection '" + c.name + "'");
+    s = keywords_.Verify(c.id, *db_);
     if (!s.ok()) return s.WithContext("collection '" + c.name + "'");
     auto vc = vectors_.Get(c.id);
     if (!vc) continue;

@@ -22,11 +22,14 @@
 #include <thread>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/hlc.h"
 #include "common/status.h"
+#include "crypto/aead.h"
 #include "index/fulltext/fts_index.h"
+#include "kb/keyword_set.h"
 #include "kb/vectors.h"
 #include "storage/kb_store.h"
 #include "storage/sqlite.h"
@@ -42,6 +45,19 @@ using storage::DocumentRow;
 struct KbOptions {
   text::ParseOptions parse;  // max file size etc.
   VectorOptions vectors;     // HNSW parameters, embedder timeouts
+  // Observers for metrics (optional). Called on the calling thread after the operation,
+  // possibly while the KB holds its internal lock: they must be cheap, thread-safe and must not
+  // call back into the KnowledgeBase. on_search: each successful Search, with
+  // the mode actually used ("keyword", "vector", "hybrid") and its wall time. on_index_update:
+  // each document write or delete that changed something, with the time from the start of its
+  // transaction (document row, chunks, full-text rows, change log) to the vector index applied.
+  std::function<void(std::string_view mode, double seconds)> on_search;
+  std::function<void(double seconds)> on_index_update;
+  // Encryption at rest: the directory's data key (crypto::UnlockDataDir), or null for an
+  // unencrypted directory. With a key, kb.db (and its WAL and journal) is opened through the
+  // encrypting SQLite VFS and index snapshots are written encrypted (crypto/encrypted_file.h).
+  // Open() refuses an encrypted directory (one with a keyring) when no key is given.
+  std::shared_ptr<const crypto::DataKey> data_key;
 };
 
 struct CreateCollectionRequest {
@@ -170,6 +186,9 @@ class KnowledgeBase {
 
   const std::string& node_id() const { return node_id_; }
   const std::string& data_dir() const { return data_dir_; }
+  // The data key when the directory is encrypted, else null. Files written beside the database
+  // (index snapshots) go through crypto::WriteFileAtomic/ReadFile with this key.
+  const crypto::DataKey* data_key() const { return opts_.data_key.get(); }
 
  private:
   KnowledgeBase(std::string data_dir, KbOptions opts, std::unique_ptr<storage::Database> db);
@@ -185,6 +204,7 @@ class KnowledgeBase {
   storage::KbStore store_;                  // guarded by mu_
   fulltext::FtsIndex fts_;                  // guarded by mu_
   VectorSet vectors_;                       // thread-safe; its SQLite work runs under mu_
+  KeywordSet keywords_;                     // thread-safe; its SQLite work runs under mu_
 
   // Background compaction of vector indexes whose tombstones passed the threshold: at most one
   // at a time, joined by the destructor. Searches and writes continue during Compact().

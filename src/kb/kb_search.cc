@@ -1,5 +1,5 @@
-// KnowledgeBase::Search: keyword (FTS5 BM25), vector (HNSW) and hybrid (both in parallel, fused)
-// retrieval under one filter, plus the `auto` router.
+// KnowledgeBase::Search: keyword (BM25: the in-memory accelerator, else FTS5), vector (HNSW)
+// and hybrid (both in parallel, fused) retrieval under one filter, plus the `auto` router.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 
 #include "common/utf8.h"
 #include "index/fulltext/analyzer.h"
+#include "index/fulltext/fts5_tokenizer.h"
 #include "kb/filter.h"
 #include "kb/kb.h"
 
@@ -140,6 +141,35 @@ Result<SearchResponse> KnowledgeBase::Search(const SearchRequest& req) {
     std::vector<Candidate> out;
     fulltext::MatchQuery query = fulltext::BuildMatchQuery(req.query);
     if (query.empty()) return out;
+    // The in-memory accelerator gives exactly FTS5's ranking with pruning (kb/keyword_set.h);
+    // what it cannot answer exactly (FailedPrecondition) goes to FTS5.
+    if (auto kw = keywords_.Get(coll.id)) {
+      inverted::AllowedChunks allowed;
+      if (!filter.empty()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        ASSIGN_OR_RETURN(allowed.sorted_ids, store_.LiveChunkIds(coll.id, &filter));
+      }
+      auto hits = kw->Search(query.clauses, depth, {}, filter.empty() ? nullptr : &allowed);
+      if (hits.ok()) {
+        std::vector<int64_t> ids;
+        for (const auto& h : *hits) ids.push_back(h.chunk_id);
+        std::vector<ChunkRow> rows;
+        if (!ids.empty()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          ASSIGN_OR_RETURN(rows, store_.GetChunksByIds(ids));
+        }
+        std::unordered_map<int64_t, const std::string*> body;
+        for (const auto& r : rows) body[r.id] = &r.text;
+        for (const auto& h : *hits) {
+          auto b = body.find(h.chunk_id);  // absent: deleted meanwhile (hydration skips it)
+          out.push_back({h.chunk_id, h.score,
+                         b == body.end() ? std::string()
+                                         : fulltext::SnippetForClauses(*b->second, query.clauses)});
+        }
+        return out;
+      }
+      if (hits.status().code() != StatusCode::kFailedPrecondition) return hits.status();
+    }
     std::lock_guard<std::mutex> lock(mu_);
     ASSIGN_OR_RETURN(auto hits, fts_.Search(coll.id, query, depth, {}, &filter));
     for (auto& h : hits) out.push_back({h.chunk_id, h.score, std::move(h.highlight)});
@@ -240,6 +270,7 @@ Result<SearchResponse> KnowledgeBase::Search(const SearchRequest& req) {
   }
   response.took_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (opts_.on_search) opts_.on_search(response.mode, response.took_ms / 1000.0);
   return response;
 }
 

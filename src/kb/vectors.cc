@@ -1,12 +1,20 @@
 #include "kb/vectors.h"
 
+#include <openssl/crypto.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <mutex>
 #include <filesystem>
 #include <unordered_set>
 
+#include "crypto/encrypted_file.h"
 #include "embed/batching_embedder.h"
 
 namespace deepkb::kb {
@@ -100,7 +108,7 @@ Status VectorSet::Load(const storage::CollectionRow& c, storage::KbStore& store)
   const std::string path = SnapshotPath(c.id);
   std::error_code ec;
   if (fs::exists(path, ec)) {
-    auto loaded = hnsw::LoadSnapshot(path);
+    auto loaded = LoadSnapshotFile(c.id);
     if (!loaded.ok()) {
       spdlog::warn("vector index snapshot {} is unusable ({}); rebuilding from the database", path,
                    loaded.status().ToString());
@@ -200,9 +208,66 @@ Status VectorSet::SaveSnapshots(uint64_t covered_seq) const {
   fs::create_directories(dir_, ec);
   if (ec) return PermissionDeniedError("cannot create " + dir_ + ": " + ec.message());
   for (const auto& [id, vc] : all) {
-    RETURN_IF_ERROR(vc->index->SaveSnapshot(SnapshotPath(id), covered_seq));
+    RETURN_IF_ERROR(SaveSnapshotFile(id, *vc->index, covered_seq));
   }
   return Status::Ok();
+}
+
+// ---- snapshot files, plaintext or encrypted --------------------------------------------------
+
+namespace {
+
+std::string SnapshotContext(int64_t collection_id) {
+  return "index/" + std::to_string(collection_id) + ".hnsw";
+}
+
+}  // namespace
+
+Result<hnsw::LoadedSnapshot> VectorSet::LoadSnapshotFile(int64_t collection_id) const {
+  const std::string path = SnapshotPath(collection_id);
+  if (!data_key_) return hnsw::LoadSnapshot(path);
+  ASSIGN_OR_RETURN(std::string plain,
+                   crypto::ReadFile(path, data_key_.get(), SnapshotContext(collection_id)));
+  // hnsw::LoadSnapshot reads a path: hand it an anonymous in-memory file.
+  const int fd = ::memfd_create("deepkb-snapshot", MFD_CLOEXEC);
+  if (fd < 0) return UnavailableError("memfd_create failed: " + std::string(std::strerror(errno)));
+  size_t done = 0;
+  while (done < plain.size()) {
+    const ssize_t n = ::write(fd, plain.data() + done, plain.size() - done);
+    if (n <= 0) {
+      ::close(fd);
+      return UnavailableError("write to memfd failed");
+    }
+    done += static_cast<size_t>(n);
+  }
+  OPENSSL_cleanse(plain.data(), plain.size());
+  auto loaded = hnsw::LoadSnapshot("/proc/self/fd/" + std::to_string(fd));
+  ::close(fd);
+  return loaded;
+}
+
+Status VectorSet::SaveSnapshotFile(int64_t collection_id, const hnsw::HnswIndex& index,
+                                   uint64_t covered_seq) const {
+  const std::string path = SnapshotPath(collection_id);
+  if (!data_key_) return index.SaveSnapshot(path, covered_seq);
+  auto staging = crypto::MakeRamStagingDir();
+  if (!staging.ok()) {
+    static std::once_flag warned;
+    std::call_once(warned, [&] {
+      spdlog::warn("encrypted vector index snapshots are not written ({}); the index is "
+                   "rebuilt from the database at start", staging.status().message());
+    });
+    return Status::Ok();
+  }
+  const std::string staged = *staging + "/snapshot.hnsw";
+  Status st = index.SaveSnapshot(staged, covered_seq);
+  Result<std::string> plain = st.ok() ? crypto::ReadFile(staged, nullptr, "") : Result<std::string>(st);
+  std::error_code ec;
+  fs::remove_all(*staging, ec);
+  if (!plain.ok()) return plain.status().WithContext("stage the vector index snapshot");
+  st = crypto::WriteFileAtomic(path, *plain, data_key_.get(), SnapshotContext(collection_id));
+  OPENSSL_cleanse(plain->data(), plain->size());
+  return st;
 }
 
 }  // namespace deepkb::kb

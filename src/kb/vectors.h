@@ -13,6 +13,11 @@
 //    embedded at load when the embedder is local (ngram-hash); otherwise they are counted in
 //    Stats() and `deepkb index rebuild` embeds them.
 //  - SaveSnapshot(): writes the index with the change-log seq it covers (temp file + rename).
+//  - Encrypted directories (SetDataKey): snapshots are stored in the encrypted file format
+//    (crypto/encrypted_file.h, context "index/<id>.hnsw"). The HNSW library writes and reads
+//    paths, so the plaintext image is staged in a private directory on a RAM-backed file system
+//    (tmpfs) and removed at once; without one, snapshots are not written (the index is rebuilt
+//    from SQLite at start). A snapshot that does not decrypt is treated like a corrupt one.
 //
 // Thread safety: the map of collections is guarded by an internal mutex; each entry is shared
 // (std::shared_ptr) so a search can finish on a collection that is being deleted. HnswIndex and
@@ -28,6 +33,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "crypto/aead.h"
 #include "embed/embedder.h"
 #include "index/hnsw/hnsw_index.h"
 #include "storage/kb_store.h"
@@ -77,13 +83,20 @@ class VectorSet {
 
   const VectorOptions& options() const { return opts_; }
   std::string SnapshotPath(int64_t collection_id) const;
+  // Encrypts snapshots with `key` from now on (null: plaintext). Call before Load().
+  void SetDataKey(std::shared_ptr<const crypto::DataKey> key) { data_key_ = std::move(key); }
 
  private:
   Result<std::unique_ptr<hnsw::HnswIndex>> NewIndex(size_t dim) const;
   Result<std::unique_ptr<embed::Embedder>> CreateEmbedder(const std::string& spec) const;
 
+  Result<hnsw::LoadedSnapshot> LoadSnapshotFile(int64_t collection_id) const;
+  Status SaveSnapshotFile(int64_t collection_id, const hnsw::HnswIndex& index,
+                          uint64_t covered_seq) const;
+
   std::string dir_;
   VectorOptions opts_;
+  std::shared_ptr<const crypto::DataKey> data_key_;  // set before use; then read-only
   mutable std::mutex mu_;
   std::map<int64_t, std::shared_ptr<VectorCollection>> collections_;  // guarded by mu_
 };

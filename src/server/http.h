@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -59,6 +60,14 @@ struct HttpResponse {
 
 using Handler = std::function<HttpResponse(const HttpRequest&)>;
 
+// What a route accepts as a request body (checked by the server before the handler; 415 with a
+// clear message otherwise). Only non-empty bodies are checked.
+enum class RequestBody {
+  kJson,       // Content-Type: application/json (the default)
+  kMultipart,  // multipart/form-data (files in HttpRequest::files)
+  kAny,        // the handler checks the type itself (e.g. raw document uploads)
+};
+
 struct Route {
   std::string method;   // GET, POST, PUT, DELETE
   std::string pattern;  // ECMAScript regex over the path, e.g. R"(/v1/collections/([^/]+))"
@@ -66,26 +75,61 @@ struct Route {
   auth::Permission permission;
   int collection_param = 0;  // 1-based capture group holding the collection name; 0 = none
   Handler handler;
+  RequestBody body = RequestBody::kJson;
 };
 
 // Body helpers shared by the route files.
 // A JSON object, or InvalidArgument naming what is wrong.
 Result<nlohmann::json> ParseJsonObject(const std::string& body);
-// Reads optional field `name` into `out`; InvalidArgument when present with the wrong type.
+// Reads optional field `name` into `out`; InvalidArgument when present with the wrong type or,
+// for integers, outside T's range (2^70 or 3.5 for an int field is an error, never truncated).
 template <typename T>
 Status ReadField(const nlohmann::json& j, const char* name, T& out);
+// InvalidArgument naming the first field of object `j` not in `known` (unknown fields are
+// rejected, so a typo such as "topk" is reported instead of silently ignored).
+Status RejectUnknownFields(const nlohmann::json& j, std::initializer_list<std::string_view> known);
 
 }  // namespace deepkb::server
 
 #include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <type_traits>
 
 namespace deepkb::server {
 
 template <typename T>
 Status ReadField(const nlohmann::json& j, const char* name, T& out) {
   if (!j.contains(name) || j[name].is_null()) return Status::Ok();
+  const nlohmann::json& v = j[name];
+  const auto wrong = [name](const std::string& want) {
+    return InvalidArgumentError(std::string("field '") + name + "' must be " + want);
+  };
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_boolean()) return wrong("true or false");
+  } else if constexpr (std::is_integral_v<T>) {
+    const std::string range = "an integer from " + std::to_string(std::numeric_limits<T>::min()) +
+                              " to " + std::to_string(std::numeric_limits<T>::max());
+    if (!v.is_number_integer()) return wrong(range);
+    if (v.is_number_unsigned()) {
+      if (v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
+        return wrong(range);
+      }
+    } else {
+      const int64_t x = v.get<int64_t>();
+      if (x < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+          (x > 0 && static_cast<uint64_t>(x) > static_cast<uint64_t>(std::numeric_limits<T>::max()))) {
+        return wrong(range);
+      }
+    }
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (!v.is_number()) return wrong("a number");
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) return wrong("a string");
+  }
   try {
-    out = j[name].get<T>();
+    out = v.get<T>();
   } catch (const nlohmann::json::exception&) {
     return InvalidArgumentError(std::string("field '") + name + "' has the wrong type");
   }

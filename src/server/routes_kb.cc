@@ -1,7 +1,13 @@
 // The knowledge-base routes (CONTRACT.md "Knowledge base") and the health checks.
+//
+// Input rules at this boundary (each breach is a 400 with a message naming the field): unknown
+// JSON fields are rejected; query ≤ 16 KiB, title and source ≤ 4 KiB, metadata ≤ 64 KiB as JSON;
+// document ids in URLs must not hold "." or ".." path segments or backslashes (ids are never file
+// paths here, but exports and other tools may treat them as such).
 #include <nlohmann/json.hpp>
 
 #include "kb/kb_json.h"
+#include "server/request_parse.h"
 #include "server/routes.h"
 #include "text/document.h"
 
@@ -11,6 +17,34 @@ using nlohmann::json;
 using auth::Permission;
 
 namespace {
+
+constexpr size_t kMaxQueryBytes = 16 * 1024;
+constexpr size_t kMaxTitleBytes = 4096;
+constexpr size_t kMaxMetadataBytes = 64 * 1024;
+
+Status TooLong(const char* field, size_t size, size_t max) {
+  return InvalidArgumentError("field '" + std::string(field) + "' is too long (" +
+                              std::to_string(size) + " bytes; at most " + std::to_string(max) +
+                              ")");
+}
+
+// Rejects "." and ".." segments and backslashes in a document id taken from the URL.
+Status CheckDocIdParam(const std::string& id) {
+  const auto bad = [] {
+    return InvalidArgumentError(
+        "invalid document id: '.' and '..' path segments and backslashes are not allowed");
+  };
+  if (id.find('\\') != std::string::npos) return bad();
+  size_t start = 0;
+  while (true) {
+    const size_t end = id.find('/', start);
+    const std::string seg = id.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (seg == "." || seg == "..") return bad();
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return kb::ValidateDocId(id);
+}
 
 HttpResponse ListCollections(kb::KnowledgeBase& kb, const HttpRequest& req) {
   auto cs = kb.ListCollections();
@@ -27,7 +61,8 @@ HttpResponse CreateCollection(kb::KnowledgeBase& kb, const HttpRequest& req) {
   auto body = ParseJsonObject(req.body);
   if (!body.ok()) return HttpResponse::Error(body.status());
   kb::CreateCollectionRequest cr;
-  for (Status s : {ReadField(*body, "name", cr.name), ReadField(*body, "embedder", cr.embedder),
+  for (Status s : {RejectUnknownFields(*body, {"name", "embedder", "chunk_tokens", "chunk_overlap"}),
+                   ReadField(*body, "name", cr.name), ReadField(*body, "embedder", cr.embedder),
                    ReadField(*body, "chunk_tokens", cr.chunk_tokens),
                    ReadField(*body, "chunk_overlap", cr.chunk_overlap)}) {
     if (!s.ok()) return HttpResponse::Error(s);
@@ -44,30 +79,12 @@ HttpResponse CreateCollection(kb::KnowledgeBase& kb, const HttpRequest& req) {
 }
 
 HttpResponse Search(kb::KnowledgeBase& kb, const HttpRequest& req) {
-  auto body = ParseJsonObject(req.body);
-  if (!body.ok()) return HttpResponse::Error(body.status());
-  kb::SearchRequest sr;
-  sr.collection = req.params[0];
-  for (Status s : {ReadField(*body, "query", sr.query), ReadField(*body, "mode", sr.mode),
-                   ReadField(*body, "top_k", sr.top_k), ReadField(*body, "ef", sr.ef)}) {
-    if (!s.ok()) return HttpResponse::Error(s);
+  auto sr = ParseSearchRequest(req.params[0], req.body);
+  if (!sr.ok()) return HttpResponse::Error(sr.status());
+  if (sr->query.size() > kMaxQueryBytes) {
+    return HttpResponse::Error(TooLong("query", sr->query.size(), kMaxQueryBytes));
   }
-  if (body->contains("fusion") && !(*body)["fusion"].is_null()) {
-    const json& f = (*body)["fusion"];
-    if (!f.is_object()) return HttpResponse::Error(InvalidArgumentError("fusion must be a JSON object"));
-    for (Status s : {ReadField(f, "method", sr.fusion), ReadField(f, "k", sr.rrf_k),
-                     ReadField(f, "keyword_weight", sr.keyword_weight),
-                     ReadField(f, "vector_weight", sr.vector_weight)}) {
-      if (!s.ok()) return HttpResponse::Error(s);
-    }
-  }
-  if (body->contains("filter") && !(*body)["filter"].is_null()) {
-    if (!(*body)["filter"].is_object()) {
-      return HttpResponse::Error(InvalidArgumentError("filter must be a JSON object"));
-    }
-    sr.filter_json = (*body)["filter"].dump();
-  }
-  auto r = kb.Search(sr);
+  auto r = kb.Search(*sr);
   if (!r.ok()) return HttpResponse::Error(r.status());
   json hits = json::array();
   for (const auto& h : r->hits) hits.push_back(kb::HitToJson(h));
@@ -99,6 +116,7 @@ HttpResponse ListDocuments(kb::KnowledgeBase& kb, const HttpRequest& req) {
 }
 
 HttpResponse GetDocument(kb::KnowledgeBase& kb, const HttpRequest& req) {
+  if (Status s = CheckDocIdParam(req.params[1]); !s.ok()) return HttpResponse::Error(s);
   auto d = kb.GetDocument(req.params[0], req.params[1]);
   if (!d.ok()) return HttpResponse::Error(d.status());
   json j = kb::DocumentToJson(*d);
@@ -116,13 +134,15 @@ HttpResponse PutDocument(kb::KnowledgeBase& kb, const HttpRequest& req) {
   kb::PutDocumentRequest pr;
   pr.collection = req.params[0];
   pr.doc_id = req.params[1];
+  if (Status s = CheckDocIdParam(pr.doc_id); !s.ok()) return HttpResponse::Error(s);
   const std::string ctype = req.Header("content-type");
   const std::string mime = ctype.substr(0, ctype.find(';'));
   if (mime == "application/json") {
     auto body = ParseJsonObject(req.body);
     if (!body.ok()) return HttpResponse::Error(body.status());
     json meta = json::object();
-    for (Status s : {ReadField(*body, "text", pr.bytes), ReadField(*body, "title", pr.title),
+    for (Status s : {RejectUnknownFields(*body, {"text", "title", "metadata", "source"}),
+                     ReadField(*body, "text", pr.bytes), ReadField(*body, "title", pr.title),
                      ReadField(*body, "source", pr.source), ReadField(*body, "metadata", meta)}) {
       if (!s.ok()) return HttpResponse::Error(s);
     }
@@ -133,6 +153,9 @@ HttpResponse PutDocument(kb::KnowledgeBase& kb, const HttpRequest& req) {
       return HttpResponse::Error(InvalidArgumentError("metadata must be a JSON object"));
     }
     pr.metadata_json = meta.dump();
+    if (pr.metadata_json.size() > kMaxMetadataBytes) {
+      return HttpResponse::Error(TooLong("metadata", pr.metadata_json.size(), kMaxMetadataBytes));
+    }
     pr.format = text::Format::kText;
   } else {
     pr.format = text::FormatFromMimeType(mime);
@@ -145,6 +168,12 @@ HttpResponse PutDocument(kb::KnowledgeBase& kb, const HttpRequest& req) {
     pr.bytes = req.body;
     pr.source = req.Header("x-source");
   }
+  if (pr.title.size() > kMaxTitleBytes) {
+    return HttpResponse::Error(TooLong("title", pr.title.size(), kMaxTitleBytes));
+  }
+  if (pr.source.size() > kMaxTitleBytes) {
+    return HttpResponse::Error(TooLong("source", pr.source.size(), kMaxTitleBytes));
+  }
   auto r = kb.PutDocument(pr);
   if (!r.ok()) return HttpResponse::Error(r.status());
   return HttpResponse::Json(r->outcome == kb::PutResult::Outcome::kCreated ? 201 : 200,
@@ -156,7 +185,7 @@ HttpResponse PutDocument(kb::KnowledgeBase& kb, const HttpRequest& req) {
 
 }  // namespace
 
-std::vector<Route> KbRoutes(kb::KnowledgeBase& kb) {
+std::vector<Route> KbRoutes(kb::KnowledgeBase& kb, auth::AuditLog* audit) {
   kb::KnowledgeBase* k = &kb;
   const std::string coll = R"(/v1/collections/([^/]+))";
   const std::string doc = coll + R"(/documents/(.+))";
@@ -182,8 +211,13 @@ std::vector<Route> KbRoutes(kb::KnowledgeBase& kb) {
                  return HttpResponse::Json(200, kb::CollectionToJson(*c));
                }});
   r.push_back({"DELETE", coll, "/v1/collections/{c}", Permission::kWrite, 1,
-               [k](const HttpRequest& q) {
+               [k, audit](const HttpRequest& q) {
                  Status s = k->DeleteCollection(q.params[0]);
+                 if (audit && s.code() != StatusCode::kNotFound) {
+                   auto e = AuditEventFor(q, "collection.delete", q.params[0], s.ok() ? "ok" : "error");
+                   e.detail = s.message();
+                   audit->Record(std::move(e));
+                 }
                  if (!s.ok()) return HttpResponse::Error(s);
                  return HttpResponse::Json(200, json{{"deleted", q.params[0]}});
                }});
@@ -194,14 +228,22 @@ std::vector<Route> KbRoutes(kb::KnowledgeBase& kb) {
   r.push_back({"GET", doc, "/v1/collections/{c}/documents/{id}", Permission::kRead, 1,
                [k](const HttpRequest& q) { return GetDocument(*k, q); }});
   r.push_back({"PUT", doc, "/v1/collections/{c}/documents/{id}", Permission::kWrite, 1,
-               [k](const HttpRequest& q) { return PutDocument(*k, q); }});
+               [k](const HttpRequest& q) { return PutDocument(*k, q); }, RequestBody::kAny});
   r.push_back({"DELETE", doc, "/v1/collections/{c}/documents/{id}", Permission::kWrite, 1,
-               [k](const HttpRequest& q) {
+               [k, audit](const HttpRequest& q) {
+                 if (Status s = CheckDocIdParam(q.params[1]); !s.ok()) return HttpResponse::Error(s);
                  auto v = k->DeleteDocument(q.params[0], q.params[1]);
+                 if (audit && v.status().code() != StatusCode::kNotFound) {
+                   auto e = AuditEventFor(q, "document.delete", q.params[0] + "/" + q.params[1],
+                                          v.ok() ? "ok" : "error");
+                   e.detail = v.status().message();
+                   audit->Record(std::move(e));
+                 }
                  if (!v.ok()) return HttpResponse::Error(v.status());
                  return HttpResponse::Json(
                      200, json{{"id", q.params[1]}, {"deleted", true}, {"version", *v}});
                }});
+  for (Route& route : r) route = WithDenialAudit(std::move(route), audit);
   return r;
 }
 

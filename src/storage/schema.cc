@@ -22,6 +22,11 @@
 //   chunk_vectors(chunk_id → chunks ON DELETE CASCADE, vector = dim float32 little-endian)
 //   written in the same transaction as the chunk, so the vector index can always be rebuilt.
 //
+// Schema v4 adds:
+//   audit_log(id AUTOINCREMENT, time unix ms, key_id, client, action, resource, result, detail,
+//             request_id) — security events (auth/audit.h). Append-only: triggers abort every
+//             UPDATE and DELETE, so even code holding a connection cannot rewrite history.
+//
 // Ids of collections, documents and chunks are AUTOINCREMENT, so an id is never reused after a
 // delete: the in-memory vector index, its snapshots and the per-collection full-text tables
 // (fts_<collection id>) refer to these ids, and a reused id could resurrect stale entries.
@@ -129,8 +134,32 @@ CREATE TABLE chunk_vectors (
 UPDATE collections SET dim = 256 WHERE dim = 0 AND embedder = 'ngram-hash';
 )sql";
 
+constexpr std::string_view kV4 = R"sql(
+CREATE TABLE audit_log (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  time       INTEGER NOT NULL,
+  key_id     TEXT NOT NULL DEFAULT '',
+  client     TEXT NOT NULL DEFAULT '',
+  action     TEXT NOT NULL,
+  resource   TEXT NOT NULL DEFAULT '',
+  result     TEXT NOT NULL,
+  detail     TEXT NOT NULL DEFAULT '',
+  request_id TEXT NOT NULL DEFAULT ''
+);
+-- GET /v1/audit?action=... pages newest first within one action.
+CREATE INDEX audit_log_action ON audit_log(action, id);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+)sql";
+
 // kMigrations[i] brings the schema from version i to version i + 1.
-constexpr std::array<std::string_view, 3> kMigrations = {kV1, kV2, kV3};
+constexpr std::array<std::string_view, 4> kMigrations = {kV1, kV2, kV3, kV4};
 static_assert(kMigrations.size() == kSchemaVersion,
               "every schema version needs exactly one migration script");
 

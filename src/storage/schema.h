@@ -15,6 +15,8 @@
 //           content_hash, created_at)
 // Schema v2: api_keys(id, mac, role, collections, created_at, expires_at, revoked).
 // Schema v3: chunk_vectors(chunk_id, vector BLOB of float32).
+// Schema v4: audit_log(id, time, key_id, client, action, resource, result, detail, request_id),
+//            append-only (UPDATE/DELETE abort via triggers).
 // Per-collection full-text tables (fts_<collection id>) are created by index/fulltext.
 #pragma once
 
@@ -23,7 +25,7 @@
 
 namespace deepkb::storage {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Brings `db` to kSchemaVersion. Idempotent.
 Status Migrate(Database& db);

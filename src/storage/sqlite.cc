@@ -6,13 +6,18 @@
 //      constraint failures; busy timeout as configured.
 //   3. A read of sqlite_master. SQLite opens files lazily, so this is the first point at which a
 //      file that is not a database (SQLITE_NOTADB) or a damaged one (SQLITE_CORRUPT) is noticed.
-//   4. PRAGMA journal_mode=WAL (checked: an on-disk database must report "wal"),
-//      synchronous=FULL, foreign_keys=ON.
+//   4. Encrypted databases only (the path is bound to a data key, crypto/sqlite_vfs.h): on a
+//      new, empty file page_size=4096 and SQLITE_FCNTL_RESERVE_BYTES=28 (room for each page's
+//      nonce and tag), set before the first page is written; temp_store=MEMORY.
+//   5. PRAGMA journal_mode=WAL (checked: an on-disk database must report "wal"),
+//      synchronous=FULL, foreign_keys=ON. Encrypted: the reserve is checked to be 28.
 #include "storage/sqlite.h"
 
 #include <algorithm>
 #include <filesystem>
 #include <utility>
+
+#include "crypto/sqlite_vfs.h"
 
 namespace deepkb::storage {
 namespace {
@@ -68,6 +73,11 @@ Status SqliteStatus(int rc, sqlite3* db, std::string_view what) {
   if (!msg.empty()) msg += ": ";
   msg += detail;
 
+  if (rc == SQLITE_IOERR_CORRUPTFS) {
+    return DataLossError(msg +
+                         " (a page of the encrypted database failed authentication: the file is "
+                         "corrupt or was tampered with; restore it from a backup)");
+  }
   switch (rc & 0xff) {
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
@@ -230,10 +240,23 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const 
   }
   if (path.rfind("file:", 0) == 0) flags |= SQLITE_OPEN_URI;
 
+  std::string vfs = opts.vfs;
+  if (vfs.empty() && !IsMemoryPath(path) && crypto::IsEncryptedDatabase(path)) {
+    vfs = crypto::kEncryptedVfsName;
+  }
+  const bool encrypted = vfs == crypto::kEncryptedVfsName;
+  if (encrypted) {
+    if (Status st = crypto::RegisterEncryptedVfs(); !st.ok()) return st;
+  }
+
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw, flags, vfs.empty() ? nullptr : vfs.c_str());
   if (rc != SQLITE_OK) {
-    Status st = SqliteStatus(rc, raw, "open database " + path);
+    // open_v2 returns the primary code; the extended one (SQLITE_IOERR_CORRUPTFS from the
+    // encrypting VFS while reading the header) is kept on the handle.
+    const int ext = raw != nullptr ? sqlite3_extended_errcode(raw) : rc;
+    Status st = SqliteStatus((ext & 0xff) == rc ? ext : rc, raw, "open database " + path);
     sqlite3_close_v2(raw);  // sqlite3_open_v2 allocates a handle even on failure
     return st;
   }
@@ -250,6 +273,25 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const 
     return context(r.status());
   }
 
+  if (encrypted) {
+    // Temporary tables, sorter spills and statement journals stay in memory (the VFS also
+    // keeps any temporary file it is asked for in memory).
+    if (Status st = db->Exec("PRAGMA temp_store=MEMORY"); !st.ok()) return context(st);
+    auto pages = db->QueryInt("PRAGMA page_count");
+    if (!pages.ok()) return context(pages.status());
+    if (*pages == 0 && !opts.read_only) {
+      // A new file: fix the page size and make room for the nonce and tag of every page
+      // before the first page is written (both can only change while the file is empty).
+      if (Status st = db->Exec("PRAGMA page_size=" + std::to_string(crypto::kEncryptedPageSize));
+          !st.ok()) {
+        return context(st);
+      }
+      int reserve = crypto::kPageReserveBytes;
+      const int frc = sqlite3_file_control(raw, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
+      if (frc != SQLITE_OK) return context(SqliteStatus(frc, raw, "set reserved bytes"));
+    }
+  }
+
   if (!opts.read_only) {
     auto mode = db->QueryText("PRAGMA journal_mode=WAL");
     if (!mode.ok()) return context(mode.status());
@@ -263,6 +305,17 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const 
   }
   if (Status st = db->Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"); !st.ok()) {
     return context(st);
+  }
+  if (encrypted) {
+    int reserve = -1;  // query only
+    sqlite3_file_control(raw, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve);
+    auto pages = db->QueryInt("PRAGMA page_count");
+    if (!pages.ok()) return context(pages.status());
+    if (*pages > 0 && reserve != crypto::kPageReserveBytes) {
+      return FailedPreconditionError("open database " + path + ": the encrypted database has " +
+                                     std::to_string(reserve) + " reserved bytes per page, not " +
+                                     std::to_string(crypto::kPageReserveBytes));
+    }
   }
   return db;
 }

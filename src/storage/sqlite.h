@@ -6,7 +6,12 @@
 // whose Commit() returned OK survives a crash (process or power) — this is what "acknowledged"
 // means everywhere in deepkb. foreign_keys=ON, busy_timeout as configured.
 //
-// Error mapping: SQLITE_CORRUPT/NOTADB → DataLoss; SQLITE_BUSY/LOCKED → Unavailable;
+// Encrypted databases (crypto/sqlite_vfs.h): Open() uses the encrypting VFS for paths bound to a
+// data key, fixes page size 4096 and 28 reserved bytes on a new file before anything is
+// written, and keeps temporary files in memory (temp_store=MEMORY).
+//
+// Error mapping: SQLITE_CORRUPT/NOTADB and SQLITE_IOERR_CORRUPTFS (a page of an encrypted
+// database failed authentication) → DataLoss; SQLITE_BUSY/LOCKED → Unavailable;
 // SQLITE_FULL → ResourceExhausted; SQLITE_CONSTRAINT → AlreadyExists (unique) or
 // FailedPrecondition; SQLITE_CANTOPEN/PERM/READONLY → PermissionDenied or Unavailable;
 // everything else → Internal. The message carries SQLite's text plus a hint.
@@ -78,6 +83,11 @@ struct OpenOptions {
   bool read_only = false;
   bool create = true;
   int busy_timeout_ms = 10'000;
+  // SQLite VFS to open the file with; "" = the default, except that a path bound to a data key
+  // (crypto::EncryptDatabase) always opens through the encrypting VFS (crypto/sqlite_vfs.h),
+  // so every connection to an encrypted database — including ones opened by other modules by
+  // path — encrypts.
+  std::string vfs;
 };
 
 class Database {

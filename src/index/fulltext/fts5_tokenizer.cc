@@ -81,13 +81,6 @@ int CollectOffsets(void* ctx, int tflags, const char*, int, int start, int end) 
   return SQLITE_OK;
 }
 
-struct Instance {
-  int first;  // first token position
-  int last;   // last token position (inclusive)
-  int phrase;
-  bool prefix;  // a prefix phrase ("x" *)
-};
-
 // Length in bytes of the UTF-8 sequence starting with byte `b` (1 for stray bytes).
 int SequenceLength(unsigned char b) {
   if (b >= 0xF0) return 4;
@@ -105,7 +98,7 @@ std::string_view ArgText(sqlite3_value* v, std::string_view fallback) {
 
 // Picks the first position of a window of `width` positions (out of `count`) that covers the
 // most distinct phrases, then the most matches; earliest wins ties.
-int ChooseWindow(const std::vector<Instance>& inst, int count, int width) {
+int ChooseWindow(const std::vector<SnippetInstance>& inst, int count, int width) {
   if (count <= width || inst.empty()) return 0;
   const int lead = width / 4;  // a little context before the first match
   int best_start = 0;
@@ -162,7 +155,7 @@ void SnippetFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_cont
     return;
   }
 
-  std::vector<Instance> inst;
+  std::vector<SnippetInstance> inst;
   int count = 0;
   rc = api->xInstCount(fts, &count);
   for (int i = 0; rc == SQLITE_OK && i < count; ++i) {
@@ -172,7 +165,7 @@ void SnippetFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_cont
       const bool prefix = phrase >= 0 && static_cast<size_t>(phrase) < prefix_mask.size() &&
                           prefix_mask[static_cast<size_t>(phrase)] == '1';
       inst.push_back(
-          Instance{off, off + std::max(1, api->xPhraseSize(fts, phrase)) - 1, phrase, prefix});
+          SnippetInstance{off, off + std::max(1, api->xPhraseSize(fts, phrase)) - 1, phrase, prefix});
     }
   }
   TokenOffsets offsets;
@@ -181,14 +174,37 @@ void SnippetFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_cont
     sqlite3_result_error_code(out, rc);
     return;
   }
-  const auto& spans = offsets.spans;
+  SnippetOptions opts;
+  opts.open = open;
+  opts.close = close;
+  opts.ellipsis = ellipsis;
+  opts.max_tokens = width;
+  const std::string result = BuildSnippet(std::string_view(text, static_cast<size_t>(n)),
+                                          offsets.spans, std::move(inst), opts);
+  sqlite3_result_text64(out, result.data(), result.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+}
+
+Status SqliteError(sqlite3* db, int rc, std::string_view what) {
+  std::string msg = "register FTS5 tokenizer: " + std::string(what) + ": " + sqlite3_errstr(rc);
+  if (db != nullptr && sqlite3_errcode(db) == rc)
+    msg += std::string(" (") + sqlite3_errmsg(db) + ")";
+  return InternalError(std::move(msg));
+}
+
+}  // namespace
+
+std::string BuildSnippet(std::string_view text_view, const std::vector<std::pair<int, int>>& spans,
+                         std::vector<SnippetInstance> inst, const SnippetOptions& opts) {
+  const char* text = text_view.data();
+  const int n = static_cast<int>(text_view.size());
+  const int width = std::clamp(opts.max_tokens, 1, 1024);
   const int positions = static_cast<int>(spans.size());
-  if (positions == 0) {
-    sqlite3_result_text(out, text, n, SQLITE_TRANSIENT);
-    return;
-  }
-  std::sort(inst.begin(), inst.end(),
-            [](const Instance& a, const Instance& b) { return a.first < b.first; });
+  if (positions == 0) return std::string(text_view);
+  // By position, then phrase: the order FTS5's xInst() reports (fts5CacheInstArray), so the
+  // window chooser sees the same first 256 instances on both paths.
+  std::stable_sort(inst.begin(), inst.end(), [](const SnippetInstance& a, const SnippetInstance& b) {
+    return a.first < b.first || (a.first == b.first && a.phrase < b.phrase);
+  });
 
   const int first = ChooseWindow(inst, positions, width);
   const int last = std::min(positions, first + width) - 1;
@@ -197,7 +213,7 @@ void SnippetFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_cont
 
   // Byte ranges to mark, clipped to the window, sorted and merged.
   std::vector<std::pair<int, int>> marks;
-  for (const Instance& m : inst) {
+  for (const SnippetInstance& m : inst) {
     const int a = std::max(m.first, first);
     const int b = std::min(m.last, last);
     if (a > b || a >= positions) continue;
@@ -214,7 +230,7 @@ void SnippetFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_cont
   std::sort(marks.begin(), marks.end());
   std::string result;
   result.reserve(static_cast<size_t>(to - from) + 64);
-  if (first > 0) result.append(ellipsis);
+  if (first > 0) result.append(opts.ellipsis);
   int cursor = from;
   for (size_t i = 0; i < marks.size();) {
     int s = marks[i].first;
@@ -223,24 +239,54 @@ void SnippetFunction(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_cont
     s = std::max(s, cursor);
     if (e <= s) continue;
     result.append(text + cursor, static_cast<size_t>(s - cursor));
-    result.append(open);
+    result.append(opts.open);
     result.append(text + s, static_cast<size_t>(e - s));
-    result.append(close);
+    result.append(opts.close);
     cursor = e;
   }
   result.append(text + cursor, static_cast<size_t>(to - cursor));
-  if (last < positions - 1) result.append(ellipsis);
-  sqlite3_result_text64(out, result.data(), result.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  if (last < positions - 1) result.append(opts.ellipsis);
+  return result;
 }
 
-Status SqliteError(sqlite3* db, int rc, std::string_view what) {
-  std::string msg = "register FTS5 tokenizer: " + std::string(what) + ": " + sqlite3_errstr(rc);
-  if (db != nullptr && sqlite3_errcode(db) == rc)
-    msg += std::string(" (") + sqlite3_errmsg(db) + ")";
-  return InternalError(std::move(msg));
+std::string SnippetForClauses(std::string_view text, const std::vector<QueryClause>& clauses,
+                              const SnippetOptions& opts) {
+  // The phrases BuildMatchQuery makes: one per clause with terms, in order.
+  std::vector<const QueryClause*> phrases;
+  for (const QueryClause& c : clauses) {
+    if (!c.terms.empty()) phrases.push_back(&c);
+  }
+  std::vector<std::pair<int, int>> spans;
+  std::vector<SnippetInstance> inst;
+  int pos = -1;
+  size_t pos_inst_begin = 0;  // first instance at the current position
+  AnalyzeDocument(text, [&](const Term& t) {
+    if (!t.colocated || pos < 0) {
+      ++pos;
+      spans.emplace_back(static_cast<int>(t.start), static_cast<int>(t.end));
+      pos_inst_begin = inst.size();
+    }
+    for (size_t i = 0; i < phrases.size(); ++i) {
+      const QueryClause& c = *phrases[i];
+      if (c.terms.size() != 1) continue;  // phrases are left unmarked (never on this path)
+      const std::string& q = c.terms[0];
+      const int phrase = static_cast<int>(i);
+      if (c.kind == QueryClause::Kind::kPrefix) {
+        if (t.text.compare(0, q.size(), q) != 0) continue;
+        // A prefix phrase counts a position once (FTS5 merges the terms' position lists).
+        bool seen = false;
+        for (size_t j = pos_inst_begin; j < inst.size(); ++j) {
+          seen = seen || inst[j].phrase == phrase;
+        }
+        if (!seen) inst.push_back(SnippetInstance{pos, pos, phrase, true});
+      } else if (t.text == q) {
+        inst.push_back(SnippetInstance{pos, pos, phrase, false});
+      }
+    }
+    return true;
+  });
+  return BuildSnippet(text, spans, std::move(inst), opts);
 }
-
-}  // namespace
 
 Status RegisterFts5Tokenizer(sqlite3* db) {
   if (db == nullptr) return InvalidArgumentError("register FTS5 tokenizer: no database");
