@@ -198,7 +198,8 @@ std::vector<Route> KbRoutes(kb::KnowledgeBase& kb, auth::AuditLog* audit) {
                    return HttpResponse::Error(
                        UnavailableError("storage not ready: " + c.status().message()));
                  }
-                 return HttpResponse::Json(200, json{{"status", "ready"}, {"collections", c->size()}});
+                 // No counts: this route is public and must not describe the data.
+                 return HttpResponse::Json(200, json{{"status", "ready"}});
                }});
   r.push_back({"GET", "/v1/collections", "/v1/collections", Permission::kRead, 0,
                [k](const HttpRequest& q) { return ListCollections(*k, q); }});
