@@ -180,6 +180,24 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::Open(const std::string& da
   kb->clock_.AdvanceTo(max_hlc);
   ASSIGN_OR_RETURN(auto colls, kb->store_.ListCollections());
   for (const auto& c : colls) {
+    // A full-text table built by another analyzer version (or ICU major version) cannot be
+    // maintained by this one (FTS5 external content deletes by re-analysing the text): it is
+    // derived state, so rebuild it from SQLite now, with the keyword accelerator, rather than
+    // refuse every write to the collection.
+    auto table_stamp = kb->fts_.TableAnalyzerStamp(c.id);
+    if (!table_stamp.ok() && table_stamp.status().code() != StatusCode::kNotFound) {
+      return table_stamp.status();
+    }
+    const std::string stamp = table_stamp.ok() ? *table_stamp : "missing";
+    if (!table_stamp.ok()) RETURN_IF_ERROR(kb->fts_.CreateForCollection(c.id));
+    if (stamp != fulltext::AnalyzerStamp()) {
+      spdlog::warn("collection '{}': full-text index built by analyzer '{}', this build uses '{}'; "
+                   "rebuilding it from the stored chunks",
+                   c.name, stamp.empty() ? "unstamped" : stamp, fulltext::AnalyzerStamp());
+      Status r = kb->fts_.Rebuild(c.id);
+      if (!r.ok()) return r.WithContext("rebuilding the full-text index of '" + c.name + "'");
+      kb->keywords_.Drop(c.id);
+    }
     Status s = kb->vectors_.Load(c, kb->store_);
     if (!s.ok()) return s.WithContext("loading the vector index of collection '" + c.name + "'");
     s = kb->keywords_.Load(c.id, *kb->db_);

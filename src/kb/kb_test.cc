@@ -5,6 +5,8 @@
 #include <filesystem>
 
 #include "common/hash.h"
+#include "index/fulltext/fts5_tokenizer.h"
+#include "storage/sqlite.h"
 
 namespace deepkb::kb {
 namespace {
@@ -174,6 +176,36 @@ TEST_F(KbTest, ReopenKeepsDataAndClockMonotonic) {
   ASSERT_TRUE(b.ok());
   EXPECT_GT(b->version, a->version);
   ASSERT_TRUE(kb_->Verify().ok());
+}
+
+
+// A full-text table made by another analyzer version (here: an unstamped one, as every build
+// before the stamps made) is rebuilt when the KB opens, instead of refusing writes.
+TEST_F(KbTest, OpenRebuildsFullTextIndexMadeByAnotherAnalyzer) {
+  ASSERT_TRUE(Put("a", "数据库连接池的配置").ok());
+  kb_.reset();
+  {
+    auto db = storage::Database::Open((dir_ / "kb.db").string());
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE(fulltext::RegisterFts5Tokenizer((*db)->handle()).ok());
+    auto ddl = (*db)->QueryText("SELECT sql FROM sqlite_master WHERE name = 'fts_1'");
+    ASSERT_TRUE(ddl.ok()) << ddl.status().ToString();
+    const size_t at = ddl->find("tokenize=");
+    ASSERT_NE(at, std::string::npos) << *ddl;
+    const size_t end = ddl->find('\'', ddl->find('\'', at) + 1);
+    const std::string old_ddl = ddl->substr(0, at) + "tokenize='deepkb'" + ddl->substr(end + 1);
+    ASSERT_TRUE((*db)->Exec("DROP TABLE fts_1").ok());
+    ASSERT_TRUE((*db)->Exec(old_ddl).ok()) << old_ddl;
+    ASSERT_TRUE((*db)->Exec("INSERT INTO fts_1(fts_1) VALUES('rebuild')").ok());
+  }
+  auto kb = KnowledgeBase::Open(dir_.string());
+  ASSERT_TRUE(kb.ok()) << kb.status().ToString();
+  kb_ = std::move(kb).value();
+  EXPECT_TRUE(kb_->Verify().ok());
+  ASSERT_TRUE(Put("b", "连接池的超时设置").ok());  // writes work again
+  ASSERT_TRUE(Put("a", "文件系统的权限").ok());    // and so do updates of old rows
+  EXPECT_EQ(SearchIds("连接池"), std::vector<std::string>{"b"});
+  EXPECT_TRUE(kb_->Verify().ok());
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include <unicode/uchar.h>
 #include <unicode/uscript.h>
 #include <unicode/utext.h>
+#include <unicode/uvernum.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -605,6 +606,10 @@ std::vector<QueryClause> AnalyzeQuery(std::string_view query) {
   QuerySink sink(clauses, scratch);
   Scan(query, sink, scratch);
   return clauses;
+}
+
+std::string AnalyzerStamp() {
+  return "v" + std::to_string(kAnalyzerVersion) + " icu" + std::to_string(U_ICU_VERSION_MAJOR_NUM);
 }
 
 std::string NormalizeForSearch(std::string_view text) {

@@ -44,6 +44,21 @@ namespace deepkb::fulltext {
 
 inline constexpr size_t kMaxTermBytes = 64;
 
+// Version of the document-side analysis (AnalyzeDocument). Bump it whenever AnalyzeDocument()
+// can emit different terms, positions or colocation flags for some input. An FTS5 index with
+// external content removes a row by analysing the row's text again, so an index must only be
+// maintained by the analysis that built it: FtsIndex records AnalyzerStamp() in each table's
+// tokenizer arguments and refuses to write to a table built by another one (fts_index.h).
+//   1: up to commit ae8d68d, also indexed ICU dictionary words of 3+ characters (colocated);
+//      tables of that time and of version 2 before stamping say just tokenize='deepkb'.
+//   2: CJK bigrams and the run's last character only.
+inline constexpr int kAnalyzerVersion = 2;
+
+// "v<kAnalyzerVersion> icu<ICU major version>": NFKC case folding and the character classes
+// come from ICU's Unicode data, so a different ICU major version may analyse some text
+// differently too.
+std::string AnalyzerStamp();
+
 struct Term {
   std::string text;  // normalised term
   size_t start = 0;  // byte offsets into the analysed input

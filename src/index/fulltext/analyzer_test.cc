@@ -261,6 +261,24 @@ TEST(AnalyzerTest, Query_DisplayIsNormalisedWord) {
 
 // Ad-hoc throughput check on mixed text (prints MB/s; the assertion is a loose floor so that
 // slow debug/sanitizer builds still pass).
+// FTS5 indexes are maintained by re-analysing rows (fts_index.h): an index must only be changed
+// by the analysis that built it. If this expectation has to change, the document-side analysis
+// changed: bump kAnalyzerVersion too (existing indexes then ask for `deepkb index rebuild`).
+TEST(AnalyzerTest, DocumentTerms_PinnedToAnalyzerVersion) {
+  EXPECT_EQ(kAnalyzerVersion, 2);
+  std::string out;
+  for (const Term& t : AnalyzeDocument(
+           "用词不当的例子：数据库连接池 PPR-9087 C++ Node.js ＡＢＣ café 東京タワー 用")) {
+    out += (t.colocated ? "+" : "") + t.text + "@" + std::to_string(t.start) + "-" +
+           std::to_string(t.end) + " ";
+  }
+  EXPECT_EQ(out,
+            "用词@0-6 词不@3-9 不当@6-12 当的@9-15 的例@12-18 例子@15-21 子@18-21 数据@24-30 "
+            "据库@27-33 库连@30-36 连接@33-39 接池@36-42 池@39-42 ppr-9087@43-51 +ppr@43-46 "
+            "+9087@47-51 c++@52-55 +c@52-53 node.js@56-63 +node@56-60 +js@61-63 abc@64-73 "
+            "café@74-79 東京@80-86 京タ@83-89 タワ@86-92 ワー@89-95 ー@92-95 用@96-99 ");
+}
+
 TEST(AnalyzerTest, Throughput_MixedText) {
   const std::string para =
       "数据库连接池配置说明：在生产环境中，建议将最大连接数设置为 CPU 核数的两倍。"

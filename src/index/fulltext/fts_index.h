@@ -25,11 +25,20 @@
 //    matches its content and IntegrityCheck() reports DataLoss (Rebuild() repairs it).
 //  - Not idempotent (FTS5 external-content semantics): IndexDocument() on a document that is
 //    already indexed, or UnindexDocument() on one that is not, also breaks that agreement.
+//  - Analyzer version: FTS5 removes a row by tokenising its text again, so a table must be
+//    maintained by the same analysis that built it. Tables record AnalyzerStamp() (analyzer.h)
+//    as tokenizer arguments (tokenize='deepkb v2 icu72'); IndexDocument()/UnindexDocument()
+//    on a table with another stamp (or none: tables made before stamping) fail with
+//    FailedPrecondition and write nothing, IntegrityCheck() reports DataLoss, and Rebuild()
+//    recreates the table with the current stamp. (Writing anyway leaves index entries for
+//    deleted rows behind; FTS5 then fails bm25()/snippets of queries matching them with
+//    "database disk image is malformed".)
 // Thread safety: like the Database it is given (one thread at a time per connection).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "common/status.h"
@@ -60,6 +69,8 @@ class FtsIndex {
   Status CreateForCollection(int64_t collection_id);
   Status DropForCollection(int64_t collection_id);
 
+  // Both fail with FailedPrecondition (writing nothing) when the table was built by another
+  // analyzer version (see the notes above).
   Status IndexDocument(int64_t collection_id, int64_t document_row_id);
   Status UnindexDocument(int64_t collection_id, int64_t document_row_id);
 
@@ -69,16 +80,26 @@ class FtsIndex {
                                      const FieldWeights& weights = {},
                                      const storage::SqlFilter* filter = nullptr);
 
-  // FTS5 'integrity-check' against the content view; DataLoss on mismatch.
+  // FTS5 'integrity-check' against the content view; DataLoss on mismatch, and (without
+  // running the check) when the table was built by another analyzer version.
   Status IntegrityCheck(int64_t collection_id);
-  // Rebuilds the index of a collection from its content ('rebuild').
+  // Rebuilds the index of a collection from its content ('rebuild'); a table built by another
+  // analyzer version is dropped and created again with the current one first.
   Status Rebuild(int64_t collection_id);
+
+  // The analyzer stamp recorded in the collection's table ("" for tables made before stamping);
+  // NotFound when the table does not exist.
+  Result<std::string> TableAnalyzerStamp(int64_t collection_id);
 
  private:
   Status EnsureTokenizer();
+  // Ok when the table's stamp is AnalyzerStamp(); FailedPrecondition otherwise.
+  Status CheckAnalyzer(int64_t collection_id);
 
   storage::Database& db_;
   bool tokenizer_ready_ = false;  // RegisterFts5Tokenizer succeeded on db_
+  // Collections whose table carries the current stamp (DDL read once per table).
+  std::unordered_set<int64_t> current_analyzer_;
 };
 
 }  // namespace deepkb::fulltext

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "index/fulltext/analyzer.h"
 #include "storage/sqlite.h"
 
 namespace deepkb::fulltext {
@@ -115,6 +116,12 @@ class FtsIndexTest : public ::testing::Test {
     std::vector<int64_t> docs;
     for (const FtsHit& h : Find(q, collection)) docs.push_back(h.document_row_id);
     return docs;
+  }
+
+  std::string StampOf(int64_t collection) {
+    auto r = index_->TableAnalyzerStamp(collection);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : std::string("?");
   }
 
   void ExpectIntact(int64_t collection = 1) {
@@ -285,6 +292,124 @@ TEST_F(FtsIndexTest, IntegrityCheck_DetectsMismatchAndRebuildRepairs) {
   ExpectIntact();
   EXPECT_EQ(FindDocs("replaced"), std::vector<int64_t>{d});
   EXPECT_TRUE(FindDocs("original").empty());
+}
+
+// A "deepkb" tokenizer that stands in for another version of the analysis: the current terms
+// plus, colocated with every CJK bigram, a longer CJK "word" (version 1 also indexed ICU
+// dictionary words of 3+ characters). Only a prefix query ("用" *) reaches those words.
+int OldAnalyzerCreate(void*, const char**, int, Fts5Tokenizer** out) {
+  static int instance = 0;
+  *out = reinterpret_cast<Fts5Tokenizer*>(&instance);
+  return SQLITE_OK;
+}
+void OldAnalyzerDelete(Fts5Tokenizer*) {}
+int OldAnalyzerTokenize(Fts5Tokenizer*, void* ctx, int, const char* text, int n,
+                        int (*token)(void*, int, const char*, int, int, int)) {
+  int rc = SQLITE_OK;
+  AnalyzeDocument(std::string_view(text, static_cast<size_t>(n)), [&](const Term& t) {
+    rc = token(ctx, t.colocated ? FTS5_TOKEN_COLOCATED : 0, t.text.data(),
+               static_cast<int>(t.text.size()), static_cast<int>(t.start), static_cast<int>(t.end));
+    if (rc == SQLITE_OK && !t.colocated && t.text.size() == 6 &&
+        static_cast<unsigned char>(t.text[0]) >= 0xE0) {
+      const std::string word = t.text + "甲";
+      rc = token(ctx, FTS5_TOKEN_COLOCATED, word.data(), static_cast<int>(word.size()),
+                 static_cast<int>(t.start), static_cast<int>(t.end));
+    }
+    return rc == SQLITE_OK;
+  });
+  return rc;
+}
+
+void RegisterOldAnalyzer(sqlite3* db) {
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &stmt, nullptr), SQLITE_OK);
+  fts5_api* api = nullptr;
+  sqlite3_bind_pointer(stmt, 1, &api, "fts5_api_ptr", nullptr);
+  sqlite3_step(stmt);
+  sqlite3_finalize(stmt);
+  ASSERT_NE(api, nullptr);
+  fts5_tokenizer tok{&OldAnalyzerCreate, &OldAnalyzerDelete, &OldAnalyzerTokenize};
+  ASSERT_EQ(api->xCreateTokenizer(api, "deepkb", nullptr, &tok, nullptr), SQLITE_OK);
+}
+
+// The 1M-chunk benchmark database: built by a build whose analysis also emitted 3+ character
+// ICU words, then documents were replaced by a newer build. The 'delete' re-tokenised the old
+// rows without those words, so their entries stayed behind for chunk ids that no longer
+// exist, and bm25() over a query matching them failed with "database disk image is malformed".
+TEST_F(FtsIndexTest, AnalyzerChange_WritesRefusedUntilRebuild) {
+  const std::string text = "这是用词不当的例子";
+  int64_t doc = 0;
+  {
+    // The older build: its own analysis, a table without an analyzer stamp.
+    auto old = storage::Database::Open(dir_ + "/kb.db");
+    ASSERT_TRUE(old.ok()) << old.status().ToString();
+    storage::Database& o = **old;
+    RegisterOldAnalyzer(o.handle());
+    ASSERT_TRUE(o.Exec("CREATE VIEW fts_src_2 AS SELECT c.id AS id, c.document_id AS document_id,"
+                       " d.title AS title, c.heading_path AS headings, c.text AS body FROM chunks"
+                       " c JOIN documents d ON d.id = c.document_id WHERE d.collection_id = 2"
+                       " AND d.deleted = 0")
+                    .ok());
+    ASSERT_TRUE(o.Exec("CREATE VIRTUAL TABLE fts_2 USING fts5(title, headings, body,"
+                       " content='fts_src_2', content_rowid='id', tokenize='deepkb',"
+                       " detail=full)")
+                    .ok());
+    ASSERT_TRUE(o.Exec("INSERT INTO documents(collection_id, doc_id) VALUES(2, 'd')").ok());
+    doc = o.LastInsertRowId();
+    ASSERT_TRUE(o.Exec(Num("INSERT INTO chunks(document_id, ordinal, text) VALUES(", doc) +
+                       ", 0, '" + text + "')")
+                    .ok());
+    ASSERT_TRUE(o.Exec("INSERT INTO fts_2(rowid, title, headings, body)"
+                       " SELECT id, title, headings, body FROM fts_src_2")
+                    .ok());
+  }
+  auto stamp = index_->TableAnalyzerStamp(2);
+  ASSERT_TRUE(stamp.ok()) << stamp.status().ToString();
+  EXPECT_EQ(*stamp, "");
+  EXPECT_EQ(StampOf(1), AnalyzerStamp());
+  EXPECT_EQ(FindDocs("用", 2), std::vector<int64_t>{doc});
+
+  // This build refuses to change the old index (it would leave entries behind) ...
+  Status s = index_->UnindexDocument(2, doc);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("deepkb index rebuild"), std::string::npos) << s.ToString();
+  s = index_->IndexDocument(2, doc);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  s = index_->IntegrityCheck(2);
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+  ExpectIntact(1);  // other collections are not affected
+
+  // ... and this is what writing anyway does (PutDocument's replace, as the previous code did
+  // it): unindex through the current analysis, new chunk rows, index them.
+  ASSERT_TRUE(db_->Exec(Num("INSERT INTO fts_2(fts_2, rowid, title, headings, body) SELECT"
+                            " 'delete', id, title, headings, body FROM fts_src_2"
+                            " WHERE document_id = ",
+                            doc))
+                  .ok());
+  ASSERT_TRUE(db_->Exec(Num("DELETE FROM chunks WHERE document_id = ", doc)).ok());
+  ASSERT_TRUE(db_->Exec(Num("INSERT INTO chunks(document_id, ordinal, text) VALUES(", doc) +
+                        ", 0, '" + text + "')")
+                  .ok());
+  ASSERT_TRUE(db_->Exec(Num("INSERT INTO fts_2(rowid, title, headings, body) SELECT id, title,"
+                            " headings, body FROM fts_src_2 WHERE document_id = ",
+                            doc))
+                  .ok());
+  auto broken = index_->Search(2, BuildMatchQuery("用"), 10);
+  EXPECT_EQ(broken.status().code(), StatusCode::kDataLoss) << broken.status().ToString();
+  EXPECT_NE(broken.status().message().find("deepkb index rebuild"), std::string::npos);
+  EXPECT_EQ(FindDocs("例子", 2), std::vector<int64_t>{doc});  // bigram queries still work
+
+  // Rebuild recreates the table with the current analysis: searches and writes work again.
+  ASSERT_TRUE(index_->Rebuild(2).ok());
+  EXPECT_EQ(StampOf(2), AnalyzerStamp());
+  ExpectIntact(2);
+  EXPECT_EQ(FindDocs("用", 2), std::vector<int64_t>{doc});
+  ASSERT_TRUE(index_->UnindexDocument(2, doc).ok());
+  ASSERT_TRUE(db_->Exec(Num("UPDATE chunks SET text = '换了内容' WHERE document_id = ", doc)).ok());
+  ASSERT_TRUE(index_->IndexDocument(2, doc).ok());
+  ExpectIntact(2);
+  EXPECT_TRUE(FindDocs("用", 2).empty());
+  EXPECT_EQ(FindDocs("内容", 2), std::vector<int64_t>{doc});
 }
 
 TEST_F(FtsIndexTest, Collections_AreIsolated) {
