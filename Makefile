@@ -35,13 +35,15 @@ test-asan: deps
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest -L unit --output-on-failure -j$(JOBS) --timeout 900
 
 # ThreadSanitizer over the concurrency stress tests (HNSW searches alongside inserts/deletes,
-# dynamic batching of embedder calls). Builds only those test targets.
+# dynamic batching of embedder calls, the LLM router's queues/limiter/breaker). Builds only
+# those test targets.
 test-tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEEPKB_BUILD_BENCH=OFF \
 	  -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread $(CMAKE_FLAGS)
-	cmake --build build-tsan -j$(JOBS) --target hnsw_test embed_test
+	cmake --build build-tsan -j$(JOBS) --target hnsw_test embed_test llm_test
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/src/index/hnsw/hnsw_test --gtest_filter='*Concurren*:*Stress*:*Thread*'
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/src/embed/embed_test --gtest_filter='Batching*'
+	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/src/llm/llm_test
 
 # libFuzzer targets (clang): request body, filter and query-builder parsing, 20 s each.
 test-fuzz: deps
