@@ -12,6 +12,7 @@
 
 #include "index/fulltext/analyzer.h"
 #include "storage/sqlite.h"
+#include "index/fulltext/test_tables.h"
 
 namespace deepkb::fulltext {
 namespace {
@@ -24,31 +25,7 @@ std::string Num(const char* prefix, int64_t n) {
   return s;
 }
 
-// The two base tables with the columns the content view reads (created here so that this test
-// does not depend on the storage schema code).
-constexpr const char* kBaseTables = R"sql(
-CREATE TABLE documents (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  collection_id INTEGER NOT NULL,
-  doc_id TEXT NOT NULL,
-  version INTEGER NOT NULL DEFAULT 0,
-  title TEXT NOT NULL DEFAULT '',
-  deleted INTEGER NOT NULL DEFAULT 0,
-  UNIQUE (collection_id, doc_id)
-);
-CREATE TABLE chunks (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-  ordinal INTEGER NOT NULL,
-  text TEXT NOT NULL,
-  char_start INTEGER NOT NULL DEFAULT 0,
-  char_end INTEGER NOT NULL DEFAULT 0,
-  page INTEGER NOT NULL DEFAULT 0,
-  heading_path TEXT NOT NULL DEFAULT '',
-  token_count INTEGER NOT NULL DEFAULT 0
-);
-CREATE UNIQUE INDEX chunks_document_ordinal ON chunks(document_id, ordinal);
-)sql";
+using ::deepkb::fulltext::testing::kBaseTables;
 
 struct ChunkSpec {
   std::string headings;

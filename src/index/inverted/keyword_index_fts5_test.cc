@@ -16,33 +16,12 @@
 #include "index/inverted/keyword_index.h"
 #include "index/inverted/test_util.h"
 #include "storage/sqlite.h"
+#include "index/fulltext/test_tables.h"
 
 namespace deepkb::inverted {
 namespace {
 
-// The two base tables the content view reads (as in fts_index_test.cc).
-constexpr const char* kBaseTables = R"sql(
-CREATE TABLE documents (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  collection_id INTEGER NOT NULL,
-  doc_id TEXT NOT NULL,
-  version INTEGER NOT NULL DEFAULT 0,
-  title TEXT NOT NULL DEFAULT '',
-  deleted INTEGER NOT NULL DEFAULT 0,
-  UNIQUE (collection_id, doc_id)
-);
-CREATE TABLE chunks (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-  ordinal INTEGER NOT NULL,
-  text TEXT NOT NULL,
-  char_start INTEGER NOT NULL DEFAULT 0,
-  char_end INTEGER NOT NULL DEFAULT 0,
-  page INTEGER NOT NULL DEFAULT 0,
-  heading_path TEXT NOT NULL DEFAULT '',
-  token_count INTEGER NOT NULL DEFAULT 0
-);
-)sql";
+using ::deepkb::fulltext::testing::kBaseTables;
 
 class KeywordFts5Test : public ::testing::Test {
  protected:
