@@ -14,25 +14,15 @@
 #include <string>
 
 #include "common/hash.h"
+#include "shell_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct CmdResult {
-  int code = -1;
-  std::string out;
-};
-
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  return q + "'";
-}
+using deepkb::testing::CmdResult;
+using deepkb::testing::Quote;
 
 class CliTest : public ::testing::Test {
  protected:
