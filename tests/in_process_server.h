@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -26,7 +27,12 @@ namespace deepkb::testing {
 
 class InProcessServer {
  public:
-  InProcessServer() {
+  // Builds extra routes (e.g. the gateway's) once the KB and keys exist; whatever the routes
+  // need is stored in *keep_alive, which is released after the server stops.
+  using RoutesFactory = std::function<std::vector<server::Route>(
+      kb::KnowledgeBase&, auth::ApiKeys&, std::shared_ptr<void>* keep_alive)>;
+
+  explicit InProcessServer(RoutesFactory extra = nullptr) {
     dir_ = std::filesystem::temp_directory_path() / ("inproc_srv_" + RandomHex(6));
     std::filesystem::create_directories(dir_);
     auto kb = kb::KnowledgeBase::Open(dir_.string(), {});
@@ -39,7 +45,9 @@ class InProcessServer {
     opts.host = "127.0.0.1";
     opts.port = 0;
     opts.rate_limit = 0;  // the matrix sends hundreds of requests per key
-    srv_ = std::make_unique<server::KbServer>(*kb_, *keys_, opts);
+    std::vector<server::Route> routes;
+    if (extra) routes = extra(*kb_, *keys_, &keep_alive_);
+    srv_ = std::make_unique<server::KbServer>(*kb_, *keys_, opts, std::move(routes));
     auto port = srv_->Bind();
     if (!port.ok()) ADD_FAILURE() << port.status().ToString();
     port_ = *port;
@@ -49,6 +57,7 @@ class InProcessServer {
     srv_->Stop();
     thread_.join();
     srv_.reset();
+    keep_alive_.reset();
     keys_.reset();
     kb_.reset();
     std::filesystem::remove_all(dir_);
@@ -106,6 +115,7 @@ class InProcessServer {
   std::filesystem::path dir_;
   std::unique_ptr<kb::KnowledgeBase> kb_;
   std::unique_ptr<auth::ApiKeys> keys_;
+  std::shared_ptr<void> keep_alive_;
   std::unique_ptr<server::KbServer> srv_;
   std::thread thread_;
   int port_ = 0;

@@ -40,6 +40,10 @@ Result<std::shared_ptr<const crypto::DataKey>> UnlockDataDir(const GlobalOptions
 // `keys rotate-master` (added to an existing `keys` subcommand, or creating it).
 void RegisterCryptoCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
 
+// The Status a deepkb server's error body describes ({"error": {"code", "message"}}), for
+// commands that talk to a server (--server).
+Status StatusFromHttpResponse(int http_status, const std::string& body);
+
 // Prints "error: <message>" to stderr and returns the contract's exit code for the status.
 int Fail(const Status& s);
 
@@ -51,6 +55,8 @@ void RegisterIndexCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterBenchCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 // `deepkb tokenize` (commands_tokenize.cc).
 void RegisterTokenizeCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+// `deepkb ask` (commands_ask.cc): streams a RAG answer, from --server or the local data dir.
+void RegisterAskCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 // `keys create|list|revoke` (commands_keys.cc). Reuses a `keys` subcommand that already exists
 // and returns it, so other areas add siblings (e.g. `keys rotate-master`) in any order.
 CLI::App* RegisterKeysCommands(CLI::App& app, GlobalOptions& g, int* exit_code);

@@ -28,28 +28,9 @@
 
 namespace deepkb::cli {
 
-namespace {
-
-using nlohmann::json;
-
-void PrintJson(const json& j) {
-  std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-}
-
-struct Remote {
-  CLI::Option* server = nullptr;
-  CLI::Option* api_key = nullptr;
-
-  std::string Server() const { return server && server->count() ? server->as<std::string>() : ""; }
-  std::string ApiKey() const {
-    if (api_key && api_key->count()) return api_key->as<std::string>();
-    const char* env = std::getenv("DEEPKB_API_KEY");
-    return env ? env : "";
-  }
-};
-
 // The Status a server's error body describes ({"error": {"code", "message"}}).
-Status StatusFromResponse(int http_status, const std::string& body) {
+Status StatusFromHttpResponse(int http_status, const std::string& body) {
+  using json = nlohmann::json;
   auto j = json::parse(body, nullptr, false);
   std::string code_name, message;
   if (j.is_object() && j.contains("error") && j["error"].is_object()) {
@@ -70,6 +51,26 @@ Status StatusFromResponse(int http_status, const std::string& body) {
   if (http_status == 503) return UnavailableError(message);
   return InternalError(message);
 }
+
+namespace {
+
+using nlohmann::json;
+
+void PrintJson(const json& j) {
+  std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+}
+
+struct Remote {
+  CLI::Option* server = nullptr;
+  CLI::Option* api_key = nullptr;
+
+  std::string Server() const { return server && server->count() ? server->as<std::string>() : ""; }
+  std::string ApiKey() const {
+    if (api_key && api_key->count()) return api_key->as<std::string>();
+    const char* env = std::getenv("DEEPKB_API_KEY");
+    return env ? env : "";
+  }
+};
 
 // Sends one request to the server; the parsed JSON body of a 2xx answer, else its error.
 Result<json> Call(const Remote& r, const std::string& method, const std::string& path,
@@ -98,7 +99,7 @@ Result<json> Call(const Remote& r, const std::string& method, const std::string&
     return UnavailableError("cannot reach " + url + ": " + httplib::to_string(res.error()) +
                             " (is `deepkb serve` running there?)");
   }
-  if (res->status < 200 || res->status >= 300) return StatusFromResponse(res->status, res->body);
+  if (res->status < 200 || res->status >= 300) return StatusFromHttpResponse(res->status, res->body);
   auto j = json::parse(res->body, nullptr, false);
   if (j.is_discarded()) return InternalError("server answered with a body that is not JSON");
   return j;

@@ -14,6 +14,7 @@
 
 #include "auth/api_keys.h"
 #include "cli/app.h"
+#include "cli/gateway_flags.h"
 #include "common/log.h"
 #include "kb/ingest.h"
 #include "server/kb_server.h"
@@ -139,11 +140,15 @@ void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
                     "handler time (seconds) after which a request is logged and counted as slow")
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
-  serve->callback([&g, exit_code, listen, samples, so] {
+  auto gw_flags = std::make_shared<GatewayFlags>();
+  AddGatewayFlags(serve, *gw_flags);
+  serve->callback([&g, exit_code, listen, samples, so, gw_flags] {
     if (g.log_level == "warn") g.log_level = "info";  // a server should say what it does
     if (Status s = InitLogging(g.log_format, g.log_level); !s.ok()) { *exit_code = Fail(s); return; }
     auto addr = ParseListen(*listen);
     if (!addr.ok()) { *exit_code = Fail(addr.status()); return; }
+    auto gw_config = GatewayConfigFrom(*gw_flags);
+    if (!gw_config.ok()) { *exit_code = Fail(gw_config.status()); return; }
 
     // Block the signals in every thread; one thread waits for them and stops the server.
     sigset_t set;
@@ -183,7 +188,11 @@ void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
     sopts.host = addr->first;
     sopts.port = addr->second;
     sopts.max_body_bytes = static_cast<size_t>(g.max_file_mb) << 20;
-    auto srv_owner = std::make_unique<server::KbServer>(**kb, **keys, sopts);
+    // The gateway: /v1/models, /v1/chat/completions, /v1/embeddings (docs/gateway.md).
+    auto gw = gateway::Gateway::Create(std::move(*gw_config), kb->get(), &metrics.registry());
+    if (!gw.ok()) { *exit_code = Fail(gw.status()); return; }
+    auto srv_owner = std::make_unique<server::KbServer>(**kb, **keys, sopts,
+                                                        (*gw)->Routes(&(*keys)->audit()));
     server::KbServer& srv = *srv_owner;
     auto port = srv.Bind();
     if (!port.ok()) { *exit_code = Fail(port.status()); return; }
@@ -201,6 +210,12 @@ void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
     } else {
       std::printf("note: data at rest is NOT encrypted; pass --key-file\n");
       spdlog::warn("data at rest is NOT encrypted; pass --key-file");
+    }
+    if ((*gw)->has_upstreams()) {
+      std::printf("LLM gateway: %zu upstream(s), %zu knowledge alias(es)\n",
+                  (*gw)->config().upstreams.size(), (*gw)->config().aliases.size());
+    } else {
+      std::printf("LLM gateway: no --upstream configured; chat answers are extractive\n");
     }
     std::printf("try:  curl -s -H \"Authorization: Bearer $(cat %s)\" %s://%s:%d/v1/collections\n",
                 key_path.c_str(), scheme, sopts.host.c_str(), *port);
@@ -228,6 +243,7 @@ void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
     // the server goes first, then the KnowledgeBase, whose destructor writes the index
     // snapshots, then the keys, and the data-directory lock last.
     srv_owner.reset();
+    gw->reset();
     spdlog::info("requests drained; saving index snapshots");
     kb->reset();
     spdlog::info("stopped");

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   RegisterBenchCommand(app, g, &exit_code);
   RegisterKeysCommands(app, g, &exit_code);
   RegisterTokenizeCommand(app, g, &exit_code);
+  RegisterAskCommand(app, g, &exit_code);
   RegisterCryptoCommands(app, g, &exit_code);  // after `keys`: adds `keys rotate-master`
 
   try {

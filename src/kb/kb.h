@@ -167,6 +167,12 @@ class KnowledgeBase {
 
   Result<SearchResponse> Search(const SearchRequest& req);
 
+  // Embeds `texts` with the collection's embedder (the vectors its index holds); `spec` receives
+  // the embedder spec. NotFound for an unknown collection; embedder errors as embed/embedder.h.
+  Result<std::vector<std::vector<float>>> EmbedTexts(const std::string& collection,
+                                                     const std::vector<std::string>& texts,
+                                                     std::string* spec = nullptr);
+
   // SQLite integrity_check plus FTS5 integrity-check of every collection, plus the vector index
   // against SQLite (every live chunk indexed, nothing else); DataLoss on failure.
   Status Verify();

@@ -274,4 +274,16 @@ Result<SearchResponse> KnowledgeBase::Search(const SearchRequest& req) {
   return response;
 }
 
+Result<std::vector<std::vector<float>>> KnowledgeBase::EmbedTexts(
+    const std::string& collection, const std::vector<std::string>& texts, std::string* spec) {
+  ASSIGN_OR_RETURN(CollectionRow coll, FindCollection(collection));
+  std::shared_ptr<VectorCollection> vc = vectors_.Get(coll.id);
+  if (!vc) {
+    return FailedPreconditionError("collection '" + coll.name +
+                                   "' has no vector index; run `deepkb index rebuild`");
+  }
+  if (spec) *spec = vc->spec;
+  return vectors_.Embed(*vc, texts);
+}
+
 }  // namespace deepkb::kb

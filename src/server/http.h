@@ -47,11 +47,19 @@ struct HttpRequest {
   std::string Query(const std::string& name) const;
 };
 
+// A body produced while it is being sent (chunked transfer encoding), e.g. Server-Sent Events.
+// The server calls the producer once, on the worker thread, after the status line and headers
+// are sent; `write` returns false once the client has gone (the producer should then stop and
+// return). The producer must own (capture by value) everything it uses.
+using BodyWriter = std::function<bool(std::string_view chunk)>;
+using BodyProducer = std::function<void(const BodyWriter& write)>;
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  BodyProducer stream;  // when set, `body` is ignored and this produces the body
 
   static HttpResponse Json(int status, const nlohmann::json& body);
   // The one error shape of CONTRACT.md (status from HttpStatusFor, Retry-After for 429/503).
@@ -76,6 +84,9 @@ struct Route {
   int collection_param = 0;  // 1-based capture group holding the collection name; 0 = none
   Handler handler;
   RequestBody body = RequestBody::kJson;
+  // false: the server's handler admission (ServerOptions::max_inflight) is skipped because the
+  // handler has its own (the LLM router's queues) and may run for minutes (chat completions).
+  bool server_admission = true;
 };
 
 // Body helpers shared by the route files.

@@ -58,7 +58,19 @@ thread_local bool t_shed = false;
 void Apply(const HttpResponse& in, httplib::Response& out) {
   out.status = in.status;
   for (const auto& [k, v] : in.headers) out.set_header(k, v);
-  out.set_content(in.body, in.content_type);
+  if (!in.stream) {
+    out.set_content(in.body, in.content_type);
+    return;
+  }
+  BodyProducer produce = in.stream;
+  out.set_chunked_content_provider(in.content_type,
+                                   [produce](size_t, httplib::DataSink& sink) {
+                                     produce([&sink](std::string_view chunk) {
+                                       return chunk.empty() || sink.write(chunk.data(), chunk.size());
+                                     });
+                                     sink.done();
+                                     return true;
+                                   });
 }
 
 // The error response with a computed Retry-After (HttpResponse::Error's default is 1 s).
@@ -381,7 +393,8 @@ HttpResponse KbServer::Impl::Admit(const Route& route, const HttpRequest& hr) {
           "file=@guide.md); got '" + (mime.empty() ? std::string("none") : mime) + "'"));
     }
   }
-  const bool bypass = route.permission == auth::Permission::kPublic || route.name == "/metrics";
+  const bool bypass = route.permission == auth::Permission::kPublic || route.name == "/metrics" ||
+                      !route.server_admission;
   if (bypass) return route.handler(hr);
   switch (admission.Acquire()) {
     case ConcurrencyLimiter::Outcome::kAdmitted: break;
