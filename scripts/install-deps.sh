@@ -23,6 +23,10 @@ PACKAGES=(
   openssl curl python3
   # tokenizer tests and benchmark: the JavaScript reference tokenizers (npm ci, tests/tokenizer/)
   nodejs npm
+  # deploy/ checks (tests/deploy): promtool for the Prometheus rules, YAML for the manifests
+  # (promtool ships only in `prometheus`, which also enables a local Prometheus service under
+  # systemd: `systemctl disable --now prometheus` if you do not want it)
+  prometheus python3-yaml
 )
 
 missing=()

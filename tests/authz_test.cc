@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "gateway/gateway.h"
 #include "in_process_server.h"
 
 namespace deepkb {
@@ -45,6 +46,10 @@ const std::map<std::string, Expected>& ExpectedTable() {
       {"POST /v1/keys", {Permission::kAdmin, false}},
       {"DELETE /v1/keys/{id}", {Permission::kAdmin, false}},
       {"GET /v1/audit", {Permission::kAdmin, false}},
+      // The gateway: chat and embeddings name their collections in the body.
+      {"GET /v1/models", {Permission::kRead, false}},
+      {"POST /v1/chat/completions", {Permission::kRead, true}},
+      {"POST /v1/embeddings", {Permission::kRead, true}},
       // Metrics carry collection names in labels, so they are not for scoped keys.
       {"GET /metrics", {Permission::kAdmin, false}},
   };
@@ -68,7 +73,16 @@ bool Allowed(const std::string& role, bool scoped_to_a, const std::string& targe
 class AuthzTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    srv_ = std::make_unique<testing::InProcessServer>();
+    // With the gateway's routes (no upstream: chat answers are extractive).
+    srv_ = std::make_unique<testing::InProcessServer>(
+        [](kb::KnowledgeBase& kb, auth::ApiKeys& keys, std::shared_ptr<void>* keep) {
+          auto gw = gateway::Gateway::Create({}, &kb, nullptr);
+          EXPECT_TRUE(gw.ok()) << gw.status().ToString();
+          if (!gw.ok()) return std::vector<server::Route>{};
+          auto routes = (*gw)->Routes(&keys.audit());
+          *keep = std::shared_ptr<gateway::Gateway>(std::move(*gw));
+          return routes;
+        });
     for (const char* role : {"admin", "writer", "reader", "guest"}) {
       keys_[role] = Make(role, {}, 0);
       if (std::string(role) != "admin") scoped_[role] = Make(role, {"a"}, 0);
@@ -138,6 +152,13 @@ class AuthzTest : public ::testing::Test {
     else if (sig == "POST /v1/collections/{c}/search") body = {{"query", "hello"}, {"top_k", 3}};
     else if (sig == "PUT /v1/collections/{c}/documents/{id}") body = {{"text", "hello again"}};
     else if (sig == "POST /v1/keys") body = {{"role", "reader"}};
+    else if (sig == "POST /v1/chat/completions") {
+      body = {{"model", "extractive"},
+              {"knowledge", {{"collections", {target}}}},
+              {"messages", json::array({{{"role", "user"}, {"content", "hello"}}})}};
+    } else if (sig == "POST /v1/embeddings") {
+      body = {{"model", target}, {"input", "hello"}};
+    }
     if (route.method == "POST") return c.Post(path.c_str(), body.dump(), "application/json");
     if (route.method == "PUT") return c.Put(path.c_str(), body.dump(), "application/json");
     ADD_FAILURE() << "no way to send " << sig;

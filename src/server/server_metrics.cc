@@ -1,5 +1,6 @@
 #include "server/server_metrics.h"
 
+#include <malloc.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -40,7 +41,11 @@ ServerMetrics::ServerMetrics()
           "deepkb_disk_usage_ratio",
           "Used fraction (0-1) of the file system holding the data directory.")),
       rss_(registry_.AddGauge("deepkb_process_resident_memory_bytes",
-                              "Resident memory of the server process.")) {
+                              "Resident memory of the server process.")),
+      fragmentation_(registry_.AddGauge(
+          "deepkb_process_memory_fragmentation_ratio",
+          "Free bytes that glibc malloc holds between live allocations (not trimmable from "
+          "the top of the main heap) as a fraction (0-1) of the bytes it obtained from the OS.")) {
   // Series that should exist before the first event, so dashboards see zeros.
   for (const char* r : {"rate_limited", "overloaded", "queue_full"}) rejected_.With({r});
   in_flight_.With();
@@ -88,6 +93,15 @@ std::string ServerMetrics::Scrape(kb::KnowledgeBase& kb, const std::string& data
       rss_.With().Set(static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)));
     }
     std::fclose(f);
+  }
+  // mallinfo2 sums every arena: arena = heap bytes from sbrk/mmap'd arenas, hblkhd = large
+  // mmap'd blocks, fordblks = free bytes in the arenas, keepcost = the trimmable top of the main
+  // heap (returned to the OS by malloc_trim, so not fragmentation).
+  const struct mallinfo2 mi = ::mallinfo2();
+  const double obtained = static_cast<double>(mi.arena + mi.hblkhd);
+  if (obtained > 0) {
+    const size_t holes = mi.fordblks > mi.keepcost ? mi.fordblks - mi.keepcost : 0;
+    fragmentation_.With().Set(static_cast<double>(holes) / obtained);
   }
   return registry_.Expose();
 }

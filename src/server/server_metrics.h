@@ -2,7 +2,8 @@
 // bytes for sizes, _total for counters). One instance per process, created before the
 // KnowledgeBase is opened so that HookKb() can route kb's observers (search latency per mode,
 // index update duration) into it. Per-collection documents/chunks, the data directory's disk
-// usage and the process RSS are computed at scrape time (Scrape()).
+// usage, the process RSS and the malloc heap's fragmentation are computed at scrape time
+// (Scrape()).
 //
 // Label cardinality is bounded: `route` is a Route's name (never the raw path), `code` an HTTP
 // status, `mode` a search mode, `collection` a collection name, `reason` a fixed word.
@@ -51,6 +52,7 @@ class ServerMetrics {
   metrics::Family<metrics::Gauge>& chunks_;
   metrics::Family<metrics::Gauge>& disk_usage_;
   metrics::Family<metrics::Gauge>& rss_;
+  metrics::Family<metrics::Gauge>& fragmentation_;
   std::mutex scrape_mu_;  // one scrape at a time (Clear + refill of the per-collection gauges)
 };
 
