@@ -8,6 +8,9 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DDEEPKB_WERROR=ON
 endif
 
+# The model behind the `docs` knowledge alias of `make run`: extractive, or an --upstream model.
+CHAT_MODEL ?= extractive
+
 .PHONY: deps configure build run test test-asan test-tsan test-fuzz bench clean
 
 deps:
@@ -21,8 +24,11 @@ build: configure
 
 # Installs, builds and starts the server with the embedded default: KB node + gateway on
 # 127.0.0.1:8080, data in ./data, sample collection "docs" made from this repository's docs/.
+# The sample collection `docs` is also a knowledge alias `docs` for OpenAI clients (extractive
+# answers until an --upstream is added: `make run SERVE_FLAGS="--upstream ..."`; see docs/gateway.md).
 run: build
-	./$(BUILD)/deepkb --data-dir $(DATA_DIR) serve --listen $(LISTEN) --sample-collection docs=docs
+	./$(BUILD)/deepkb --data-dir $(DATA_DIR) serve --listen $(LISTEN) --sample-collection docs=docs \
+	  --knowledge-alias docs=$(CHAT_MODEL),collection=docs $(SERVE_FLAGS)
 
 # Installs, builds and runs every test.
 test: build
