@@ -27,6 +27,10 @@ PACKAGES=(
   # (promtool ships only in `prometheus`, which also enables a local Prometheus service under
   # systemd: `systemctl disable --now prometheus` if you do not want it)
   prometheus python3-yaml
+  # web UI tests (tests/ui): headless Chromium driven by playwright-core. Large: about 100 MB
+  # download and 300+ MB installed with its libraries. The small CJK font makes the Chinese
+  # screenshots readable.
+  chromium fonts-wqy-microhei
 )
 
 missing=()

@@ -14,6 +14,7 @@
 
 #include "gateway/gateway.h"
 #include "in_process_server.h"
+#include "server/routes.h"
 
 namespace deepkb {
 namespace {
@@ -48,10 +49,30 @@ const std::map<std::string, Expected>& ExpectedTable() {
       {"GET /v1/audit", {Permission::kAdmin, false}},
       // The gateway: chat and embeddings name their collections in the body.
       {"GET /v1/models", {Permission::kRead, false}},
+      {"GET /v1/models/{id}", {Permission::kRead, false}},
       {"POST /v1/chat/completions", {Permission::kRead, true}},
       {"POST /v1/embeddings", {Permission::kRead, true}},
       // Metrics carry collection names in labels, so they are not for scoped keys.
       {"GET /metrics", {Permission::kAdmin, false}},
+      // The web UI's static files (no data in them) and the UI's who-am-I route.
+      {"GET /", {Permission::kPublic, false}},
+      {"GET /ui/{file}", {Permission::kPublic, false}},
+      {"GET /v1/whoami", {Permission::kRead, false}},
+      // Sync between nodes: a writer key (scoped keys: their collections' changes only);
+      // conflicts and on-demand runs are for admins.
+      {"GET /v1/sync/info", {Permission::kWrite, false}},
+      {"GET /v1/sync/changes", {Permission::kWrite, false}},
+      {"POST /v1/sync/apply", {Permission::kWrite, false}},
+      {"GET /v1/sync/checkpoints/{id}", {Permission::kWrite, false}},
+      {"PUT /v1/sync/checkpoints/{id}", {Permission::kWrite, false}},
+      {"GET /v1/sync/conflicts", {Permission::kAdmin, false}},
+      {"POST /v1/sync/run", {Permission::kAdmin, false}},
+      {"GET /v1/sync/status", {Permission::kAdmin, false}},  // scheduled peers (deepkb serve)
+      // Node operations.
+      {"POST /v1/admin/backup", {Permission::kAdmin, false}},
+      {"GET /v1/admin/doctor", {Permission::kAdmin, false}},
+      {"GET /v1/admin/index/verify", {Permission::kAdmin, false}},
+      {"POST /v1/admin/index/rebuild", {Permission::kAdmin, false}},
   };
   return t;
 }
@@ -80,6 +101,7 @@ class AuthzTest : public ::testing::Test {
           EXPECT_TRUE(gw.ok()) << gw.status().ToString();
           if (!gw.ok()) return std::vector<server::Route>{};
           auto routes = (*gw)->Routes(&keys.audit());
+          for (auto& r : server::SyncStatusRoutes(nullptr)) routes.push_back(std::move(r));
           *keep = std::shared_ptr<gateway::Gateway>(std::move(*gw));
           return routes;
         });
@@ -135,6 +157,7 @@ class AuthzTest : public ::testing::Test {
       std::string v;
       if (p == "c" || p == "name" || p == "collection") v = target;
       else if (p == "id") v = id_value;
+      else if (p == "file") v = "index.html";
       else ADD_FAILURE() << "no test value for placeholder {" << p << "} in " << route.name;
       path = m.prefix().str() + v + m.suffix().str();
     }
@@ -152,6 +175,8 @@ class AuthzTest : public ::testing::Test {
     else if (sig == "POST /v1/collections/{c}/search") body = {{"query", "hello"}, {"top_k", 3}};
     else if (sig == "PUT /v1/collections/{c}/documents/{id}") body = {{"text", "hello again"}};
     else if (sig == "POST /v1/keys") body = {{"role", "reader"}};
+    else if (sig == "POST /v1/sync/apply") body = {{"changes", json::array()}};
+    else if (sig == "PUT /v1/sync/checkpoints/{id}") body = {{"last_seq", 1}};
     else if (sig == "POST /v1/chat/completions") {
       body = {{"model", "extractive"},
               {"knowledge", {{"collections", {target}}}},

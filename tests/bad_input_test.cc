@@ -266,5 +266,18 @@ TEST_F(BadInputTest, GarbageRequestsDoNotStopTheServer) {
   }
 }
 
+// A second server on a port that is in use must fail to bind, not share the port (cpp-httplib's
+// default socket options set SO_REUSEPORT, which would let it bind and take half the traffic).
+TEST_F(BadInputTest, SecondServerCannotBindAPortInUse) {
+  server::ServerOptions opts;
+  opts.host = "127.0.0.1";
+  opts.port = srv_->port();
+  server::KbServer second(srv_->kb(), srv_->keys(), opts);
+  auto bound = second.Bind();
+  ASSERT_FALSE(bound.ok()) << "bound port " << srv_->port() << " twice";
+  EXPECT_EQ(bound.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(bound.status().message().find("--listen"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace deepkb

@@ -37,14 +37,7 @@ class CliTest : public ::testing::Test {
   CmdResult Deepkb(const std::string& args) {
     const std::string cmd = std::string(DEEPKB_BIN) + " --data-dir " +
                             Quote((root_ / "data").string()) + " " + args + " 2>/dev/null";
-    CmdResult r;
-    FILE* p = popen(cmd.c_str(), "r");
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    const int st = pclose(p);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
+    return deepkb::testing::RunShell(cmd);
   }
 
   json DeepkbJson(const std::string& args, int expect_code = 0) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/hash.h"
+#include "shell_util.h"
 
 namespace {
 
@@ -29,14 +30,7 @@ namespace fs = std::filesystem;
 
 constexpr char kMarker[] = "ZEBRA-7c41-confidential-merger-codeword-do-not-leak";
 
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  return q + "'";
-}
+using deepkb::testing::Quote;
 
 std::string ReadAll(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -45,11 +39,7 @@ std::string ReadAll(const fs::path& p) {
   return ss.str();
 }
 
-struct CmdResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using deepkb::testing::CmdResult;
 
 class EncryptionTest : public ::testing::Test {
  protected:
@@ -82,13 +72,7 @@ class EncryptionTest : public ::testing::Test {
     const fs::path err = root_ / "stderr.txt";
     const std::string cmd = std::string(DEEPKB_BIN) + " --data-dir " + Quote((root_ / data).string()) +
                             " " + args + " 2>" + Quote(err.string());
-    CmdResult r;
-    FILE* p = popen(cmd.c_str(), "r");
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    const int st = pclose(p);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    CmdResult r = deepkb::testing::RunShell(cmd);
     r.err = ReadAll(err);
     return r;
   }

@@ -14,6 +14,7 @@
 // GET /v1/models lists "fake-model". Requests are counted on GET /stats ({"requests": N}).
 #include <httplib.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -106,6 +107,13 @@ int main(int argc, char** argv) {
   httplib::Server server;
   server.new_task_queue = [] { return new httplib::ThreadPool(256); };
   server.set_tcp_nodelay(true);
+  server.set_keep_alive_max_count(1000000);  // benchmark clients keep their connections
+  int listen_fd = -1;
+  server.set_socket_options([&listen_fd](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd = sock;
+  });
   std::atomic<long> requests{0};
   server.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(json{{"object", "list"},
@@ -202,6 +210,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fake_upstream: cannot listen on 127.0.0.1:%d\n", o.port);
     return 1;
   }
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);  // httplib's backlog is 5
   std::printf("port %d\n", port);
   std::fflush(stdout);
   std::thread waiter([&server, set] {

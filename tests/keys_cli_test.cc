@@ -24,6 +24,7 @@ using nlohmann::json;
 
 using deepkb::testing::CmdResult;
 using deepkb::testing::Quote;
+using deepkb::testing::RunShell;
 
 class KeysCliTest : public ::testing::Test {
  protected:
@@ -41,14 +42,7 @@ class KeysCliTest : public ::testing::Test {
     const std::string cmd = env + " " + std::string(DEEPKB_BIN) + " --data-dir " +
                             Quote((root_ / "data").string()) + " " + args +
                             (err ? " 2>&1" : " 2>/dev/null");
-    CmdResult r;
-    FILE* p = popen(cmd.c_str(), "r");
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    const int st = pclose(p);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
+    return RunShell(cmd);
   }
 
   json DeepkbJson(const std::string& args, const std::string& env = "") {
@@ -60,44 +54,14 @@ class KeysCliTest : public ::testing::Test {
   }
 
   void StartServer() {
-    int out[2];
-    ASSERT_EQ(pipe(out), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], 1);
-      close(out[0]);
-      close(out[1]);
-      const std::string data = (root_ / "data").string();
-      execl(DEEPKB_BIN, DEEPKB_BIN, "--data-dir", data.c_str(), "--log-level", "error", "serve",
-            "--listen", "127.0.0.1:0", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(out[1]);
-    std::string text;
-    char buf[4096];
-    const std::regex re(R"(serving on http://127\.0\.0\.1:(\d+))");
-    std::smatch m;
-    while (!std::regex_search(text, m, re)) {
-      ssize_t n = read(out[0], buf, sizeof buf);
-      ASSERT_GT(n, 0) << "server exited before serving:\n" << text;
-      text.append(buf, static_cast<size_t>(n));
-    }
-    close(out[0]);
-    url_ = "http://127.0.0.1:" + m[1].str();
-    std::ifstream key_file(root_ / "data" / "admin.key");
-    std::getline(key_file, admin_key_);
-    ASSERT_FALSE(admin_key_.empty());
+    ASSERT_EQ(server_.Start(DEEPKB_BIN, (root_ / "data").string()), "");
+    url_ = server_.url();
+    admin_key_ = server_.admin_key();
   }
-  void StopServer() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
+  void StopServer() { server_.Stop(); }
 
   fs::path root_;
-  pid_t pid_ = -1;
+  deepkb::testing::ServeProcess server_;
   std::string url_, admin_key_;
 };
 

@@ -167,19 +167,38 @@ Result<KeyInfo> ApiKeys::Verify(const std::string& presented) {
   const std::string id = presented.substr(4, 16);
   const std::string key_secret = presented.substr(21);
   if (!IsHex(id) || !IsHex(key_secret)) return Unauthenticated();
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(std::string secret, Secret());
-  ASSIGN_OR_RETURN(auto st, db_->Prepare("SELECT mac, role, collections, created_at, expires_at, "
-                                         "revoked FROM api_keys WHERE id = ?"));
-  st.Bind(1, id);
-  ASSIGN_OR_RETURN(bool row, st.Step());
+  // The row is read under the lock with a statement prepared once; the MAC is computed outside
+  // it (every authenticated request comes here: bench/gateway measured Verify at 17% of a chat
+  // request's CPU when it re-prepared the statement under the lock).
+  std::string secret, stored;
+  bool row = false;
+  KeyInfo info;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(secret, Secret());
+    if (!verify_stmt_) {
+      ASSIGN_OR_RETURN(auto st, db_->Prepare("SELECT mac, role, collections, created_at, "
+                                             "expires_at, revoked FROM api_keys WHERE id = ?"));
+      verify_stmt_ = std::make_unique<storage::Statement>(std::move(st));
+    }
+    storage::Statement& st = *verify_stmt_;
+    st.Reset();
+    st.Bind(1, id);
+    auto stepped = st.Step();
+    if (stepped.ok() && *stepped) {
+      row = true;
+      stored = st.ColumnText(0);
+      info = RowToInfo(st, 1);
+    }
+    st.Reset();  // ends the read (a held statement would pin the WAL snapshot)
+    RETURN_IF_ERROR(stepped.status());
+  }
   // The MAC is computed and compared whether or not the id exists (same work either way).
-  const std::string stored = row ? st.ColumnText(0) : kDummyMac;
+  if (!row) stored = kDummyMac;
   const std::string mac = Mac(secret, key_secret);
   const bool equal =
       stored.size() == mac.size() && CRYPTO_memcmp(stored.data(), mac.data(), mac.size()) == 0;
   if (!row || !equal) return Unauthenticated();
-  KeyInfo info = RowToInfo(st, 1);
   info.id = id;
   if (!info.ActiveAt(NowMillis())) return Unauthenticated();
   return info;

@@ -98,6 +98,7 @@ class ApiKeys {
   std::mutex mu_;
   std::unique_ptr<storage::Database> db_;  // guarded by mu_
   std::string secret_;                     // guarded by mu_; hex, loaded lazily
+  std::unique_ptr<storage::Statement> verify_stmt_;  // guarded by mu_; Verify's lookup
   std::unique_ptr<AuditLog> audit_;        // thread-safe itself
 };
 

@@ -47,6 +47,22 @@ Status StatusFromHttpResponse(int http_status, const std::string& body);
 // Prints "error: <message>" to stderr and returns the contract's exit code for the status.
 int Fail(const Status& s);
 
+// One HTTP exchange with a deepkb server or other HTTP service (commands_doctor.cc).
+struct HttpAnswer {
+  int status = 0;
+  std::string body;
+  std::string date;  // the Date header ("" when absent)
+};
+// GET (or POST with a JSON `body`) `path` on `server` (scheme://host[:port], no path), with
+// `api_key` as bearer token when non-empty; connect and read timeouts of `timeout_s`. Any HTTP
+// status is an answer; Unavailable when the server cannot be reached, InvalidArgument for a bad
+// URL.
+Result<HttpAnswer> CallServer(const std::string& server, const std::string& api_key,
+                              const std::string& method, const std::string& path,
+                              const std::string& body, double timeout_s);
+// `deepkb doctor` (commands_doctor.cc; docs/doctor.md).
+void RegisterDoctorCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+
 // Registers collections, ingest, search and docs. Each subcommand's callback stores its exit
 // code in *exit_code.
 void RegisterKbCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
@@ -55,8 +71,14 @@ void RegisterIndexCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterBenchCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 // `deepkb tokenize` (commands_tokenize.cc).
 void RegisterTokenizeCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+// `deepkb cost depreciation|roi|gpus|compare` (commands_cost.cc; formulas in ops/cost.h).
+void RegisterCostCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
 // `deepkb ask` (commands_ask.cc): streams a RAG answer, from --server or the local data dir.
 void RegisterAskCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
+// `deepkb backup DEST` and `deepkb restore SRC` (commands_backup.cc; ops/backup.h).
+void RegisterBackupCommands(CLI::App& app, GlobalOptions& g, int* exit_code);
+// `deepkb sync` (commands_sync.cc; docs/sync.md): on --data-dir or via --server.
+void RegisterSyncCommand(CLI::App& app, GlobalOptions& g, int* exit_code);
 // `keys create|list|revoke` (commands_keys.cc). Reuses a `keys` subcommand that already exists
 // and returns it, so other areas add siblings (e.g. `keys rotate-master`) in any order.
 CLI::App* RegisterKeysCommands(CLI::App& app, GlobalOptions& g, int* exit_code);

@@ -40,7 +40,7 @@ Status StatusFromHttpResponse(int http_status, const std::string& body) {
   }
   if (message.empty()) message = "server answered HTTP " + std::to_string(http_status);
   for (int c = static_cast<int>(StatusCode::kInvalidArgument);
-       c <= static_cast<int>(StatusCode::kUnsupportedMedia); ++c) {
+       c <= static_cast<int>(StatusCode::kInsufficientStorage); ++c) {
     if (StatusCodeName(static_cast<StatusCode>(c)) == code_name) {
       return Status(static_cast<StatusCode>(c), message);
     }

@@ -18,7 +18,9 @@
 #include "common/log.h"
 #include "kb/ingest.h"
 #include "server/kb_server.h"
+#include "server/routes.h"
 #include "server/server_metrics.h"
+#include "sync/scheduler.h"
 
 namespace deepkb::cli {
 
@@ -140,15 +142,45 @@ void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
                     "handler time (seconds) after which a request is logged and counted as slow")
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
+  serve->add_option("--disk-refuse-writes-at", so->disk_refuse_writes_at,
+                    "refuse document and collection writes (HTTP 507) while the data "
+                    "directory's disk is at least this full (a fraction in (0, 1]); reads and "
+                    "deletes keep working")
+      ->check(CLI::Range(0.000001, 1.0))
+      ->capture_default_str();
+  // Scheduled sync and the tombstone purge (docs/sync.md).
+  auto sync_peers = std::make_shared<std::vector<std::string>>();
+  auto horizon = std::make_shared<std::string>("30d");
+  serve->add_option("--sync-peer", *sync_peers,
+                    "sync with another KB node on a schedule (repeatable): URL,key-file=F"
+                    "[,key-env=VAR][,ca=F][,direction=push|pull|both][,collection=C]..."
+                    "[,interval=DURATION] (default interval 24h; e.g. 15m)");
+  serve->add_option("--tombstone-horizon", *horizon,
+                    "purge delete markers older than this (daily); peers must sync within it "
+                    "(DURATION like 30d, or 0 = never purge)")
+      ->capture_default_str();
   auto gw_flags = std::make_shared<GatewayFlags>();
   AddGatewayFlags(serve, *gw_flags);
-  serve->callback([&g, exit_code, listen, samples, so, gw_flags] {
+  serve->callback([&g, exit_code, listen, samples, so, gw_flags, sync_peers, horizon] {
     if (g.log_level == "warn") g.log_level = "info";  // a server should say what it does
     if (Status s = InitLogging(g.log_format, g.log_level); !s.ok()) { *exit_code = Fail(s); return; }
     auto addr = ParseListen(*listen);
     if (!addr.ok()) { *exit_code = Fail(addr.status()); return; }
     auto gw_config = GatewayConfigFrom(*gw_flags);
     if (!gw_config.ok()) { *exit_code = Fail(gw_config.status()); return; }
+    sync::SchedulerOptions sync_opts;
+    for (const auto& spec : *sync_peers) {
+      auto peer = sync::ParsePeerSpec(spec);
+      if (!peer.ok()) { *exit_code = Fail(peer.status()); return; }
+      sync_opts.peers.push_back(std::move(peer).value());
+    }
+    if (*horizon == "0") {
+      sync_opts.tombstone_horizon_ms = 0;
+    } else {
+      auto ms = auth::ParseDuration(*horizon);
+      if (!ms.ok()) { *exit_code = Fail(ms.status().WithContext("--tombstone-horizon")); return; }
+      sync_opts.tombstone_horizon_ms = *ms;
+    }
 
     // Block the signals in every thread; one thread waits for them and stops the server.
     sigset_t set;
@@ -191,8 +223,12 @@ void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
     // The gateway: /v1/models, /v1/chat/completions, /v1/embeddings (docs/gateway.md).
     auto gw = gateway::Gateway::Create(std::move(*gw_config), kb->get(), &metrics.registry());
     if (!gw.ok()) { *exit_code = Fail(gw.status()); return; }
-    auto srv_owner = std::make_unique<server::KbServer>(**kb, **keys, sopts,
-                                                        (*gw)->Routes(&(*keys)->audit()));
+    // Scheduled sync: joined below before the KnowledgeBase goes.
+    auto scheduler = std::make_unique<sync::SyncScheduler>(**kb, std::move(sync_opts),
+                                                           &metrics.registry());
+    auto routes = (*gw)->Routes(&(*keys)->audit());
+    for (auto& r : server::SyncStatusRoutes(scheduler.get())) routes.push_back(std::move(r));
+    auto srv_owner = std::make_unique<server::KbServer>(**kb, **keys, sopts, std::move(routes));
     server::KbServer& srv = *srv_owner;
     auto port = srv.Bind();
     if (!port.ok()) { *exit_code = Fail(port.status()); return; }
@@ -217,6 +253,10 @@ void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
     } else {
       std::printf("LLM gateway: no --upstream configured; chat answers are extractive\n");
     }
+    if (!scheduler->Status().empty()) {
+      std::printf("sync: %zu peer(s) scheduled (GET /v1/sync/status)\n", scheduler->Status().size());
+    }
+    scheduler->Start();
     std::printf("try:  curl -s -H \"Authorization: Bearer $(cat %s)\" %s://%s:%d/v1/collections\n",
                 key_path.c_str(), scheme, sopts.host.c_str(), *port);
     std::fflush(stdout);
@@ -240,9 +280,12 @@ void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
     waiter.join();
     if (!s.ok()) *exit_code = Fail(s);
     // Shutdown order: every accepted request has been answered (Serve() drained the workers);
-    // the server goes first, then the KnowledgeBase, whose destructor writes the index
+    // the sync scheduler stops (a session in flight is cut; it resumes from its checkpoint next
+    // start), the server goes, then the KnowledgeBase, whose destructor writes the index
     // snapshots, then the keys, and the data-directory lock last.
+    scheduler->Stop();
     srv_owner.reset();
+    scheduler.reset();
     gw->reset();
     spdlog::info("requests drained; saving index snapshots");
     kb->reset();

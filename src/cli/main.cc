@@ -58,10 +58,14 @@ int main(int argc, char** argv) {
   RegisterKbCommands(app, g, &exit_code);
   RegisterServeCommand(app, g, &exit_code);
   RegisterIndexCommands(app, g, &exit_code);
+  RegisterDoctorCommand(app, g, &exit_code);
   RegisterBenchCommand(app, g, &exit_code);
   RegisterKeysCommands(app, g, &exit_code);
   RegisterTokenizeCommand(app, g, &exit_code);
+  RegisterCostCommands(app, g, &exit_code);
   RegisterAskCommand(app, g, &exit_code);
+  RegisterBackupCommands(app, g, &exit_code);
+  RegisterSyncCommand(app, g, &exit_code);
   RegisterCryptoCommands(app, g, &exit_code);  // after `keys`: adds `keys rotate-master`
 
   try {

@@ -20,6 +20,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kAborted: return "aborted";
     case StatusCode::kTooLarge: return "too_large";
     case StatusCode::kUnsupportedMedia: return "unsupported_media_type";
+    case StatusCode::kInsufficientStorage: return "insufficient_storage";
   }
   return "unknown";
 }
@@ -53,6 +54,9 @@ Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m
 Status UnimplementedError(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
 Status TooLargeError(std::string m) { return {StatusCode::kTooLarge, std::move(m)}; }
 Status UnsupportedMediaError(std::string m) { return {StatusCode::kUnsupportedMedia, std::move(m)}; }
+Status InsufficientStorageError(std::string m) {
+  return {StatusCode::kInsufficientStorage, std::move(m)};
+}
 
 int ExitCodeFor(const Status& s) {
   switch (s.code()) {

@@ -37,6 +37,9 @@ enum class StatusCode {
   kAborted,
   kTooLarge,            // input over a size limit (HTTP 413)
   kUnsupportedMedia,     // file/content type not supported (HTTP 415)
+  kInsufficientStorage,  // the data directory's disk is (nearly) full (HTTP 507)
+  // Keep kInsufficientStorage (or whatever is added after it) last: code that maps names back to
+  // codes iterates up to the last value (cli::StatusFromHttpResponse).
 };
 
 // "invalid_argument", "not_found", ... (the canonical snake_case names used on the wire).
@@ -80,6 +83,7 @@ Status InternalError(std::string msg);
 Status UnimplementedError(std::string msg);
 Status TooLargeError(std::string msg);
 Status UnsupportedMediaError(std::string msg);
+Status InsufficientStorageError(std::string msg);
 
 // CLI exit codes fixed by CONTRACT.md: 0 success, 1 runtime failure, 2 usage error, 3 not found,
 // 4 permission denied, 5 unavailable, 6 data corruption.

@@ -518,10 +518,14 @@ Status Gateway::Impl::Chat(const auth::Principal& who, const json& request, cons
     json tail = {{"id", id}, {"object", "chat.completion.chunk"}, {"created", created},
                  {"model", "extractive"}, {"choices", json::array()},
                  {"citations", citations(answer)}, {"knowledge", knowledge_json()}};
+    if (!emit(tail)) return Status(StatusCode::kAborted, "the client went away");
     if (include_usage) {
-      tail["usage"] = {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}};
+      json usage = {{"id", id}, {"object", "chat.completion.chunk"}, {"created", created},
+                    {"model", "extractive"}, {"choices", json::array()},
+                    {"usage", {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}}}};
+      if (!emit(usage)) return Status(StatusCode::kAborted, "the client went away");
     }
-    return emit(tail) ? Status::Ok() : Status(StatusCode::kAborted, "the client went away");
+    return Status::Ok();
   };
   if (!use_llm) return extractive("");
 
@@ -572,6 +576,7 @@ Status Gateway::Impl::Chat(const auth::Principal& who, const json& request, cons
   // Streaming: one chunk per upstream event, the citations after the last one.
   std::string answer;
   bool role_sent = false;
+  json usage_chunk;
   const auto on_event = [&](const llm::ChatEvent& ev) -> bool {
     json chunk = {{"id", id}, {"object", "chat.completion.chunk"}, {"created", created},
                   {"model", model}};
@@ -592,13 +597,14 @@ Status Gateway::Impl::Chat(const auth::Principal& who, const json& request, cons
         *started = true;
         return emit(chunk);
       case llm::ChatEvent::Kind::kUsage:
+        // Held back: OpenAI's usage chunk is the last one before [DONE], after our citations.
         if (!include_usage) return true;
         chunk["choices"] = json::array();
         chunk["usage"] = {{"prompt_tokens", ev.usage.prompt_tokens},
                           {"completion_tokens", ev.usage.completion_tokens},
                           {"total_tokens", ev.usage.total_tokens}};
-        *started = true;
-        return emit(chunk);
+        usage_chunk = std::move(chunk);
+        return true;
     }
     role_sent = true;
     chunk["choices"] = json::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", nullptr}}});
@@ -620,6 +626,10 @@ Status Gateway::Impl::Chat(const auth::Principal& who, const json& request, cons
                  {"citations", citations(answer)}, {"knowledge", knowledge_json()}};
     *started = true;
     if (!emit(tail)) return Status(StatusCode::kAborted, "the client went away");
+  }
+  if (!usage_chunk.is_null()) {
+    *started = true;
+    if (!emit(usage_chunk)) return Status(StatusCode::kAborted, "the client went away");
   }
   return Status::Ok();
 }

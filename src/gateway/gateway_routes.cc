@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/utf8.h"
 #include "gateway/gateway.h"
 #include "server/http_error.h"
 #include "server/routes.h"
@@ -150,6 +151,17 @@ std::vector<server::Route> Gateway::Routes(auth::AuditLog* audit) {
   routes.push_back({"GET", "/v1/models", "/v1/models", auth::Permission::kRead, 0,
                     [gw](const server::HttpRequest& req) {
                       return server::HttpResponse::Json(200, gw->Models(*req.principal));
+                    }});
+  // Model ids may contain '/' ("deepseek-ai/DeepSeek-V3").
+  routes.push_back({"GET", "/v1/models/(.+)", "/v1/models/{id}", auth::Permission::kRead, 0,
+                    [gw](const server::HttpRequest& req) {
+                      const json all = gw->Models(*req.principal);
+                      for (const json& m : all["data"]) {
+                        if (m["id"] == req.params.at(0)) return server::HttpResponse::Json(200, m);
+                      }
+                      return server::HttpResponse::Error(NotFoundError(
+                          "model '" + utf8::Sanitize(req.params.at(0).substr(0, 128)) +
+                          "' does not exist (GET /v1/models lists them)"));
                     }});
   server::Route chat{"POST", "/v1/chat/completions", "/v1/chat/completions",
                      auth::Permission::kRead, 0,

@@ -242,10 +242,13 @@ TEST(GatewayTest, StreamsChunksThenCitationsThenDone) {
       EXPECT_EQ(chunk["choices"][0]["delta"]["role"], "assistant");
     }
     if (chunk.contains("citations")) {
-      EXPECT_EQ(i, lines.size() - 2) << "citations come in the chunk right before [DONE]";
+      EXPECT_EQ(i, lines.size() - 3) << "citations come right before the usage chunk";
       citations = chunk["citations"];
     }
-    if (chunk.contains("usage")) saw_usage = true;
+    if (chunk.contains("usage")) {
+      EXPECT_EQ(i, lines.size() - 2) << "usage is the last chunk before [DONE], as in OpenAI's API";
+      saw_usage = true;
+    }
     for (const json& ch : chunk["choices"]) {
       content += ch["delta"].value("content", "");
       reasoning += ch["delta"].value("reasoning_content", "");
@@ -408,6 +411,13 @@ TEST(GatewayTest, KeysOnlyRetrieveFromCollectionsTheyMaySee) {
   EXPECT_NE(models->body.find("\"kb-chat\""), std::string::npos);
   EXPECT_EQ(models->body.find("secret-chat"), std::string::npos);
   EXPECT_NE(models->body.find("\"deepseek-chat\""), std::string::npos);
+  auto one = c2.Get("/v1/models/kb-chat");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 200) << one->body;
+  EXPECT_EQ(json::parse(one->body)["id"], "kb-chat");
+  auto hidden = c2.Get("/v1/models/secret-chat");
+  ASSERT_TRUE(hidden);
+  EXPECT_EQ(hidden->status, 404) << "an alias the key may not use does not exist for it";
 }
 
 TEST(GatewayTest, BadRequestsAreClear400s) {

@@ -249,9 +249,11 @@ std::string ExtractiveAnswer(const PackedContext& ctx, std::string_view question
   for (size_t i = 0; i < n; ++i) {
     const Passage& p = ctx.passages[i];
     out += "\n\n";
-    out += rag_text::CollapseWhitespace(Title(p));
-    out += zh ? "：" : ": ";
-    out += Excerpt(p.text, terms);
+    const std::string title = rag_text::CollapseWhitespace(Title(p));
+    const std::string excerpt = Excerpt(p.text, terms);
+    // Chunks often begin with their document's title (a heading): say it once.
+    if (excerpt.compare(0, title.size(), title) != 0) out += title + (zh ? "：" : ": ");
+    out += excerpt;
     out += " [" + std::to_string(i + 1) + "]";
   }
   return out;

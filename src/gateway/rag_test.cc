@@ -428,6 +428,14 @@ TEST(RagExtractive, LabelsAndCitesTheBestSentences) {
   EXPECT_NE(ExtractiveAnswer({}, "问题", Language::kChinese).find("没有找到"), std::string::npos);
 }
 
+TEST(RagExtractive, TitleIsNotRepeatedWhenTheExcerptStartsWithIt) {
+  PackedContext ctx;
+  ctx.passages = {P("a", 1, "Kestrel Ferry Manual The ferry departs at noon.", "Kestrel Ferry Manual")};
+  const std::string en = ExtractiveAnswer(ctx, "ferry departs", Language::kEnglish);
+  EXPECT_NE(en.find("\n\nKestrel Ferry Manual The ferry departs at noon. [1]"), std::string::npos) << en;
+  EXPECT_EQ(en.find("Kestrel Ferry Manual: "), std::string::npos) << en;
+}
+
 TEST(RagExtractive, ExcerptsPickOverlappingChineseSentencesAndStayShort) {
   std::string text;
   for (int i = 0; i < 40; ++i) text += "这一句是无关的填充内容。";

@@ -36,9 +36,11 @@ Status ValidateMetadata(const std::string& json_text) {
   return Status::Ok();
 }
 
-Status ApplyToIndex(VectorCollection& vc, const std::vector<int64_t>& removed,
-                    const std::vector<int64_t>& added,
-                    const std::vector<std::vector<float>>& vectors) {
+}  // namespace
+
+Status KnowledgeBase::ApplyToIndex(VectorCollection& vc, const std::vector<int64_t>& removed,
+                                   const std::vector<int64_t>& added,
+                                   const std::vector<std::vector<float>>& vectors) {
   for (int64_t id : removed) {
     const auto label = static_cast<hnsw::Label>(id);
     if (vc.index->Contains(label)) RETURN_IF_ERROR(vc.index->Remove(label));
@@ -48,8 +50,6 @@ Status ApplyToIndex(VectorCollection& vc, const std::vector<int64_t>& removed,
   }
   return Status::Ok();
 }
-
-}  // namespace
 
 std::string_view OutcomeName(PutResult::Outcome o) {
   switch (o) {
@@ -107,6 +107,7 @@ KnowledgeBase::KnowledgeBase(std::string data_dir, KbOptions opts,
                              std::unique_ptr<storage::Database> db)
     : data_dir_(std::move(data_dir)),
       opts_(opts),
+      clock_(opts_.clock_wall, opts_.max_clock_skew_ms),
       db_(std::move(db)),
       store_(*db_),
       fts_(*db_),

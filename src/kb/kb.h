@@ -58,6 +58,10 @@ struct KbOptions {
   // encrypting SQLite VFS and index snapshots are written encrypted (crypto/encrypted_file.h).
   // Open() refuses an encrypted directory (one with a keyring) when no key is given.
   std::shared_ptr<const crypto::DataKey> data_key;
+  // The node's hybrid logical clock: wall clock (null = the system clock; tests inject skew)
+  // and how far ahead of it a received timestamp may be before ApplyChanges rejects it.
+  HybridClock::WallFn clock_wall;
+  uint64_t max_clock_skew_ms = 60'000;
 };
 
 struct CreateCollectionRequest {
@@ -140,6 +144,66 @@ Status ValidateCollectionName(const std::string& name);
 // Validates a document id: 1-512 bytes of valid UTF-8 without control characters.
 Status ValidateDocId(const std::string& doc_id);
 
+// ---- sync (kb_sync.cc; protocol and rules in docs/sync.md) ----
+
+// A live version's content as it crosses the wire: the document row's fields and its chunks;
+// `vectors` (one per chunk, or none) were made by `embedder` with dimension `dim`.
+struct SyncDocument {
+  std::string title, source, mime;
+  std::string metadata_json = "{}";
+  int64_t size_bytes = 0;
+  int64_t created_at = 0, updated_at = 0;
+  std::vector<ChunkRow> chunks;  // ordinal, text, offsets, page, heading_path, token_count
+  std::string embedder;
+  int dim = 0;
+  std::vector<std::vector<float>> vectors;
+};
+
+// One entry of the change feed: the version (hlc, node_id) of a document; `document` is set for
+// live versions (deleted = false) and absent for tombstones.
+struct SyncChange {
+  int64_t seq = 0;  // in the source's feed (0 on input: unused by ApplyChanges)
+  std::string collection;
+  std::string doc_id;
+  uint64_t hlc = 0;
+  std::string node_id;
+  bool deleted = false;
+  std::string content_hash;  // "" for tombstones
+  std::optional<SyncDocument> document;
+};
+
+struct ChangesQuery {
+  int64_t after_seq = 0;
+  int limit = 100;                       // change rows scanned, 1..1000
+  std::vector<std::string> collections;  // empty = all
+  std::string exclude_node;              // leave out versions stamped by this node ("" = none)
+  bool full = false;                     // a full resync: allowed behind the tombstone horizon
+};
+
+struct ChangePage {
+  std::vector<SyncChange> changes;  // the latest version per document among the rows scanned
+  int64_t last_seq = 0;   // resume after this seq (every row up to it has been considered)
+  int64_t update_seq = 0; // the feed's newest seq when the page was read
+  bool more = false;      // rows after last_seq exist
+};
+
+enum class ApplyOutcome { kApplied, kIgnoredOlder, kIgnoredDuplicate, kConflictRecorded, kRejected };
+// "applied", "ignored_older", "ignored_duplicate", "conflict_recorded", "rejected"
+std::string_view ApplyOutcomeName(ApplyOutcome o);
+
+struct ApplyResult {
+  ApplyOutcome outcome = ApplyOutcome::kRejected;
+  std::string reason;  // for kRejected (and a note for ignored ones)
+  // kRejected only for now, e.g. a timestamp too far ahead of this node's clock: the same change
+  // may apply once the clocks agree, so a replicator must not checkpoint past it.
+  bool retry = false;
+};
+
+// The last-writer-wins order of versions: higher hlc, then higher node id, then higher content
+// hash (a live version beats a tombstone's "" at equal hlc and node). Every node agrees.
+bool LwwLess(uint64_t hlc_a, const std::string& node_a, const std::string& hash_a,
+             uint64_t hlc_b, const std::string& node_b, const std::string& hash_b);
+
 class KnowledgeBase {
  public:
   // Opens (creating if needed) <data_dir>/kb.db and migrates it.
@@ -185,6 +249,29 @@ class KnowledgeBase {
   Status RebuildIndexes(const std::string& collection, const std::string& embedder_spec,
                         const std::function<void(size_t, size_t)>& progress = nullptr);
 
+  // ---- sync (kb_sync.cc) ----
+  // A page of the change feed after q.after_seq, with full payloads for live versions.
+  // FailedPrecondition when q.after_seq is behind the tombstone horizon (unless q.full);
+  // InvalidArgument for a bad limit.
+  Result<ChangePage> ChangesSince(const ChangesQuery& q);
+  // Applies remote versions with last-writer-wins, each change on its own result; rejected
+  // changes (malformed, unknown collection, clock too far ahead) change nothing. Winning
+  // versions are written with their original (hlc, node_id) and a change row, all in one
+  // transaction, then the in-memory indexes follow. Idempotent. Errors: storage failures only
+  // (then nothing of the batch was written).
+  Result<std::vector<ApplyResult>> ApplyChanges(const std::vector<SyncChange>& changes);
+  // Removes tombstones older than `horizon_ms` (by their HLC time) with their change rows and
+  // advances purged_through_seq.
+  Result<storage::PurgeResult> TombstonePurge(int64_t horizon_ms);
+  // SHA-256 hex over the sorted (collection, doc_id, hlc, node_id, deleted, content_hash) of
+  // every document row, tombstones included, of the named collections (empty = all).
+  Result<std::string> StateHash(const std::vector<std::string>& collections = {});
+  Result<int64_t> UpdateSeq();
+  Result<int64_t> PurgedThroughSeq();
+  Result<std::optional<storage::CheckpointRow>> GetCheckpoint(const std::string& replication_id);
+  Status PutCheckpoint(const storage::CheckpointRow& c);
+  Result<std::vector<storage::ConflictRow>> ListConflicts(int64_t before_id, int limit);
+
   // Writes the vector index snapshots (also done by the destructor).
   Status SaveIndexes();
 
@@ -200,6 +287,13 @@ class KnowledgeBase {
   KnowledgeBase(std::string data_dir, KbOptions opts, std::unique_ptr<storage::Database> db);
   // GetCollection without counts (cheap): used by every write and search.
   Result<CollectionRow> FindCollection(const std::string& name);
+  static Status ApplyToIndex(VectorCollection& vc, const std::vector<int64_t>& removed,
+                             const std::vector<int64_t>& added,
+                             const std::vector<std::vector<float>>& vectors);
+  struct RemoteWrite;  // kb_sync.cc
+  // Classifies `w` against the stored version and, when it wins, writes it. mu_ held, inside
+  // a transaction.
+  Status ApplyOneLocked(RemoteWrite& w);
 
   std::string data_dir_;
   KbOptions opts_;

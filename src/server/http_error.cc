@@ -17,6 +17,7 @@ int HttpStatusFor(const Status& s) {
     case StatusCode::kUnimplemented: return 501;
     case StatusCode::kUnsupportedMedia: return 415;
     case StatusCode::kTooLarge: return 413;
+    case StatusCode::kInsufficientStorage: return 507;
     case StatusCode::kResourceExhausted: return 429;
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kDeadlineExceeded: return 504;

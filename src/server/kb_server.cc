@@ -15,6 +15,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <httplib.h>
@@ -22,6 +23,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -318,8 +320,10 @@ struct KbServer::Impl {
   ServerMetrics* metrics = nullptr;
   std::unique_ptr<httplib::Server> http;
   Status init_status;  // a TLS set-up error, reported by Bind()
+  std::atomic<int> listen_fd{-1};  // the listening socket, once bound
   RateLimiter rate;
   ConcurrencyLimiter admission;
+  DiskGuard disk;
 
   static int DefaultInflight() {
     const unsigned hw = std::thread::hardware_concurrency();
@@ -332,7 +336,8 @@ struct KbServer::Impl {
                   opts.max_waiting > 0
                       ? opts.max_waiting
                       : 4 * (opts.max_inflight > 0 ? opts.max_inflight : DefaultInflight()),
-                  std::chrono::milliseconds(opts.queue_timeout_ms)) {
+                  std::chrono::milliseconds(opts.queue_timeout_ms)),
+        disk(k.data_dir(), opts.disk_refuse_writes_at, opts.disk_usage) {
     if (opts.metrics) {
       metrics = opts.metrics;
     } else {
@@ -458,12 +463,26 @@ void KbServer::Impl::Dispatch(const Route& route, const httplib::Request& req,
       keys.audit().Record(AuthFailureEvent(hr, route, s, p->key_id));
       return Apply(HttpResponse::Error(s), res);
     }
+    if (route.permission == auth::Permission::kWrite && route.method != "DELETE") {
+      if (Status s = disk.CheckWrite(); !s.ok()) {
+        metrics->CountRejected("disk_full");
+        return Apply(HttpResponse::Error(s), res);
+      }
+    }
     hr.principal = std::move(*p);
   }
   Apply(Admit(route, hr), res);
 }
 
 void KbServer::Impl::Register() {
+  // The listening socket: SO_REUSEADDR (a restart may bind while old connections sit in
+  // TIME_WAIT) but not httplib's default SO_REUSEPORT, with which a second server on the same
+  // port would bind silently and share the traffic. The fd is kept to raise the backlog.
+  http->set_socket_options([this](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd.store(sock);
+  });
   http->set_payload_max_length(opts.max_body_bytes);
   http->set_read_timeout(std::max(1, opts.read_timeout_s), 0);
   http->set_write_timeout(std::max(1, opts.write_timeout_s), 0);
@@ -557,7 +576,11 @@ KbServer::KbServer(kb::KnowledgeBase& kb, auth::ApiKeys& keys, ServerOptions opt
     : impl_(std::make_unique<Impl>(kb, keys, std::move(opts))) {
   impl_->routes = KbRoutes(kb, &keys.audit());
   for (auto& r : AdminRoutes(keys)) impl_->routes.push_back(std::move(r));
+  for (auto& r : BackupRoutes(kb, &keys.audit())) impl_->routes.push_back(std::move(r));
+  for (auto& r : DoctorRoutes(kb, impl_->disk)) impl_->routes.push_back(std::move(r));
   for (auto& r : UploadRoutes(kb)) impl_->routes.push_back(std::move(r));
+  for (auto& r : SyncRoutes(kb, &keys.audit())) impl_->routes.push_back(std::move(r));
+  for (auto& r : UiRoutes()) impl_->routes.push_back(std::move(r));
   {
     Impl* impl = impl_.get();
     // Permission::kAdmin: the exposition names every collection and its size (docs/server.md
@@ -580,17 +603,18 @@ const std::vector<Route>& KbServer::routes() const { return impl_->routes; }
 
 Result<int> KbServer::Bind() {
   RETURN_IF_ERROR(impl_->init_status);
-  if (impl_->opts.port == 0) {
-    const int port = impl_->http->bind_to_any_port(impl_->opts.host);
+  int port = impl_->opts.port;
+  if (port == 0) {
+    port = impl_->http->bind_to_any_port(impl_->opts.host);
     if (port <= 0) return UnavailableError("cannot bind " + impl_->opts.host);
-    return port;
-  }
-  if (!impl_->http->bind_to_port(impl_->opts.host, impl_->opts.port)) {
-    return UnavailableError("cannot listen on " + impl_->opts.host + ":" +
-                            std::to_string(impl_->opts.port) +
+  } else if (!impl_->http->bind_to_port(impl_->opts.host, port)) {
+    return UnavailableError("cannot listen on " + impl_->opts.host + ":" + std::to_string(port) +
                             " (in use by another process?); choose another with --listen");
   }
-  return impl_->opts.port;
+  // cpp-httplib listens with a backlog of 5: a burst of reconnecting clients would see dropped
+  // SYNs and 1 s retransmits (bench/gateway/README.md). Listening again raises it.
+  if (const int fd = impl_->listen_fd.load(); fd >= 0) ::listen(fd, SOMAXCONN);
+  return port;
 }
 
 Status KbServer::Serve() {

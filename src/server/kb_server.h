@@ -25,6 +25,7 @@
 #include "auth/api_keys.h"
 #include "common/status.h"
 #include "kb/kb.h"
+#include "server/disk_guard.h"
 #include "server/http.h"
 
 namespace deepkb::server {
@@ -74,6 +75,12 @@ struct ServerOptions {
   double rate_burst = 200;
 
   ServerMetrics* metrics = nullptr;  // not owned; null = the server keeps its own
+
+  // Disk guard (server/disk_guard.h): routes with Permission::kWrite, except DELETEs (which
+  // free space), get 507 insufficient_storage while the data directory's filesystem is at least
+  // this full; reads and admin routes keep working. disk_usage: null = statvfs (tests inject).
+  double disk_refuse_writes_at = 0.95;
+  DiskGuard::UsageSource disk_usage;
 };
 
 class KbServer {

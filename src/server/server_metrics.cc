@@ -1,11 +1,12 @@
 #include "server/server_metrics.h"
 
 #include <malloc.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <string>
+
+#include "server/disk_guard.h"
 
 namespace deepkb::server {
 
@@ -83,10 +84,7 @@ std::string ServerMetrics::Scrape(kb::KnowledgeBase& kb, const std::string& data
       chunks_.With({c.name}).Set(static_cast<double>(c.chunks));
     }
   }
-  struct statvfs st{};
-  if (::statvfs(data_dir.c_str(), &st) == 0 && st.f_blocks > 0) {
-    disk_usage_.With().Set(1.0 - static_cast<double>(st.f_bfree) / static_cast<double>(st.f_blocks));
-  }
+  if (auto usage = DiskGuard::StatvfsUsage(data_dir); usage.ok()) disk_usage_.With().Set(*usage);
   if (FILE* f = std::fopen("/proc/self/statm", "r")) {
     long pages = 0, resident = 0;
     if (std::fscanf(f, "%ld %ld", &pages, &resident) == 2) {

@@ -8,12 +8,14 @@
 //  - Timestamps left at 0 by the caller are filled with the current wall clock (unix ms).
 #include "storage/kb_store.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include <algorithm>
 #include <bit>
 #include <chrono>
 #include <unordered_set>
+#include <optional>
 #include <utility>
 
 #include "common/hash.h"
@@ -445,10 +447,35 @@ Result<int64_t> KbStore::AppendChange(const ChangeRow& c) {
 }
 
 Result<std::vector<ChangeRow>> KbStore::ChangesSince(int64_t seq, int limit) {
+  return ChangesSince(seq, limit, {}, "");
+}
+
+Result<int64_t> KbStore::LastChangeSeq() {
+  // sqlite_sequence remembers the highest seq ever issued even if old changes were pruned; MAX
+  // covers a database where the sequence row does not exist yet.
+  return db_.QueryInt(
+      "SELECT MAX(COALESCE((SELECT MAX(seq) FROM changes), 0), "
+      "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0))");
+}
+
+Result<std::vector<ChangeRow>> KbStore::ChangesSince(int64_t seq, int limit,
+                                                     const std::vector<std::string>& collections,
+                                                     const std::string& exclude_node) {
   if (limit <= 0) return InvalidArgumentError("changes since: limit must be positive");
-  ASSIGN_OR_RETURN(Statement s, db_.Prepare(std::string("SELECT ") + kChangeColumns +
-                                            " FROM changes WHERE seq > ? ORDER BY seq LIMIT ?"));
-  s.Bind(1, seq).Bind(2, limit);
+  std::string sql = std::string("SELECT ") + kChangeColumns + " FROM changes WHERE seq > ?";
+  if (!collections.empty()) {
+    sql += " AND collection IN (";
+    for (size_t i = 0; i < collections.size(); ++i) sql += i ? ", ?" : "?";
+    sql += ")";
+  }
+  if (!exclude_node.empty()) sql += " AND node_id <> ?";
+  sql += " ORDER BY seq LIMIT ?";
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare(sql));
+  int idx = 1;
+  s.Bind(idx++, seq);
+  for (const auto& c : collections) s.Bind(idx++, c);
+  if (!exclude_node.empty()) s.Bind(idx++, exclude_node);
+  s.Bind(idx, limit);
   std::vector<ChangeRow> out;
   while (true) {
     ASSIGN_OR_RETURN(const bool row, s.Step());
@@ -458,12 +485,170 @@ Result<std::vector<ChangeRow>> KbStore::ChangesSince(int64_t seq, int limit) {
   return out;
 }
 
-Result<int64_t> KbStore::LastChangeSeq() {
-  // sqlite_sequence remembers the highest seq ever issued even if old changes were pruned; MAX
-  // covers a database where the sequence row does not exist yet.
-  return db_.QueryInt(
-      "SELECT MAX(COALESCE((SELECT MAX(seq) FROM changes), 0), "
-      "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0))");
+Result<bool> KbStore::HasChange(const std::string& collection, const std::string& doc_id,
+                                uint64_t hlc, const std::string& node_id) {
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare("SELECT 1 FROM changes WHERE collection = ? AND "
+                                            "doc_id = ? AND hlc = ? AND node_id = ? LIMIT 1"));
+  s.Bind(1, collection).Bind(2, doc_id).Bind(3, ToStored(hlc)).Bind(4, node_id);
+  return s.Step();
+}
+
+// ---- sync -----------------------------------------------------------------------------------
+
+Result<int64_t> KbStore::MetaInt(const std::string& key) {
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare("SELECT value FROM meta WHERE key = ?"));
+  s.Bind(1, key);
+  ASSIGN_OR_RETURN(const bool row, s.Step());
+  if (!row) return int64_t{0};
+  const std::string v = s.ColumnText(0);
+  char* end = nullptr;
+  const long long n = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0') return DataLossError("meta value '" + key + "' is not a number");
+  return static_cast<int64_t>(n);
+}
+
+Status KbStore::SetMetaInt(const std::string& key, int64_t value) {
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare("INSERT INTO meta(key, value) VALUES (?, ?) "
+                                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
+  s.Bind(1, key).Bind(2, std::to_string(value));
+  return s.Run();
+}
+
+Status KbStore::InsertConflict(const ConflictRow& c) {
+  ASSIGN_OR_RETURN(Statement s,
+                   db_.Prepare("INSERT INTO conflicts(collection, doc_id, loser_hlc, loser_node, "
+                               "loser_hash, loser_deleted, winner_hlc, winner_node, winner_hash, "
+                               "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  s.Bind(1, c.collection)
+      .Bind(2, c.doc_id)
+      .Bind(3, ToStored(c.loser_hlc))
+      .Bind(4, c.loser_node)
+      .Bind(5, c.loser_hash)
+      .Bind(6, c.loser_deleted ? 1 : 0)
+      .Bind(7, ToStored(c.winner_hlc))
+      .Bind(8, c.winner_node)
+      .Bind(9, c.winner_hash)
+      .Bind(10, c.recorded_at != 0 ? c.recorded_at : NowMillis());
+  return s.Run();
+}
+
+Result<bool> KbStore::HasConflict(const std::string& collection, const std::string& doc_id,
+                                  uint64_t loser_hlc, const std::string& loser_node) {
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare("SELECT 1 FROM conflicts WHERE collection = ? AND "
+                                            "doc_id = ? AND loser_hlc = ? AND loser_node = ? "
+                                            "LIMIT 1"));
+  s.Bind(1, collection).Bind(2, doc_id).Bind(3, ToStored(loser_hlc)).Bind(4, loser_node);
+  return s.Step();
+}
+
+Result<std::vector<ConflictRow>> KbStore::ListConflicts(int64_t before_id, int limit) {
+  if (limit <= 0) return InvalidArgumentError("list conflicts: limit must be positive");
+  ASSIGN_OR_RETURN(Statement s,
+                   db_.Prepare("SELECT id, collection, doc_id, loser_hlc, loser_node, loser_hash, "
+                               "loser_deleted, winner_hlc, winner_node, winner_hash, recorded_at "
+                               "FROM conflicts WHERE (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?"));
+  s.Bind(1, before_id).Bind(2, before_id).Bind(3, limit);
+  std::vector<ConflictRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) break;
+    ConflictRow c;
+    c.id = s.ColumnInt(0);
+    c.collection = s.ColumnText(1);
+    c.doc_id = s.ColumnText(2);
+    c.loser_hlc = FromStored(s.ColumnInt(3));
+    c.loser_node = s.ColumnText(4);
+    c.loser_hash = s.ColumnText(5);
+    c.loser_deleted = s.ColumnInt(6) != 0;
+    c.winner_hlc = FromStored(s.ColumnInt(7));
+    c.winner_node = s.ColumnText(8);
+    c.winner_hash = s.ColumnText(9);
+    c.recorded_at = s.ColumnInt(10);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Result<std::optional<CheckpointRow>> KbStore::GetCheckpoint(const std::string& replication_id) {
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare("SELECT replication_id, peer, direction, last_seq, "
+                                            "updated_at FROM sync_checkpoints "
+                                            "WHERE replication_id = ?"));
+  s.Bind(1, replication_id);
+  ASSIGN_OR_RETURN(const bool row, s.Step());
+  if (!row) return std::optional<CheckpointRow>();
+  CheckpointRow c;
+  c.replication_id = s.ColumnText(0);
+  c.peer = s.ColumnText(1);
+  c.direction = s.ColumnText(2);
+  c.last_seq = s.ColumnInt(3);
+  c.updated_at = s.ColumnInt(4);
+  return std::optional<CheckpointRow>(std::move(c));
+}
+
+Status KbStore::PutCheckpoint(const CheckpointRow& c) {
+  ASSIGN_OR_RETURN(Statement s,
+                   db_.Prepare("INSERT INTO sync_checkpoints(replication_id, peer, direction, "
+                               "last_seq, updated_at) VALUES (?, ?, ?, ?, ?) "
+                               "ON CONFLICT(replication_id) DO UPDATE SET peer = excluded.peer, "
+                               "direction = excluded.direction, last_seq = excluded.last_seq, "
+                               "updated_at = excluded.updated_at"));
+  s.Bind(1, c.replication_id)
+      .Bind(2, c.peer)
+      .Bind(3, c.direction)
+      .Bind(4, c.last_seq)
+      .Bind(5, c.updated_at != 0 ? c.updated_at : NowMillis());
+  return s.Run();
+}
+
+Result<PurgeResult> KbStore::PurgeTombstones(uint64_t below_hlc) {
+  // Tombstones carry no chunks, so removing the row removes everything of the document. Its
+  // change rows go too (all of them: the tombstone was the latest version).
+  PurgeResult r;
+  ASSIGN_OR_RETURN(Statement stats,
+                   db_.Prepare("SELECT COUNT(*), MAX(d.version), "
+                               "(SELECT MAX(ch.seq) FROM changes ch JOIN documents d2 "
+                               "   ON ch.doc_id = d2.doc_id JOIN collections c2 "
+                               "   ON c2.id = d2.collection_id AND ch.collection = c2.name "
+                               "  WHERE d2.deleted = 1 AND d2.version >= 0 AND d2.version < ?1) "
+                               "FROM documents d WHERE d.deleted = 1 AND d.version >= 0 "
+                               "AND d.version < ?1"));
+  stats.Bind(1, ToStored(below_hlc));
+  ASSIGN_OR_RETURN(const bool row, stats.Step());
+  if (!row || stats.ColumnInt(0) == 0) return r;
+  r.documents = stats.ColumnInt(0);
+  r.max_hlc = FromStored(stats.ColumnInt(1));
+  r.max_seq = stats.ColumnIsNull(2) ? 0 : stats.ColumnInt(2);
+  ASSIGN_OR_RETURN(Statement del_changes,
+                   db_.Prepare("DELETE FROM changes WHERE (collection, doc_id) IN ("
+                               "SELECT c.name, d.doc_id FROM documents d JOIN collections c "
+                               "ON c.id = d.collection_id WHERE d.deleted = 1 AND d.version >= 0 "
+                               "AND d.version < ?)"));
+  del_changes.Bind(1, ToStored(below_hlc));
+  RETURN_IF_ERROR(del_changes.Run());
+  ASSIGN_OR_RETURN(Statement del_docs, db_.Prepare("DELETE FROM documents WHERE deleted = 1 AND "
+                                                   "version >= 0 AND version < ?"));
+  del_docs.Bind(1, ToStored(below_hlc));
+  RETURN_IF_ERROR(del_docs.Run());
+  return r;
+}
+
+Status KbStore::ForEachVersion(
+    const std::function<void(const std::string&, const DocumentRow&)>& fn) {
+  ASSIGN_OR_RETURN(Statement s,
+                   db_.Prepare("SELECT c.name, d.doc_id, d.version, d.origin_node, d.deleted, "
+                               "d.content_hash FROM documents d JOIN collections c "
+                               "ON c.id = d.collection_id ORDER BY c.name, d.doc_id"));
+  DocumentRow d;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) return Status::Ok();
+    d.doc_id = s.ColumnText(1);
+    d.version = FromStored(s.ColumnInt(2));
+    d.origin_node = s.ColumnText(3);
+    d.deleted = s.ColumnInt(4) != 0;
+    d.content_hash = s.ColumnText(5);
+    fn(s.ColumnText(0), d);
+  }
 }
 
 // ---- vectors ----------------------------------------------------------------------------

@@ -75,6 +75,36 @@ struct ChangeRow {
   int64_t created_at = 0;
 };
 
+// A version that lost last-writer-wins against a version from another node (schema v5).
+struct ConflictRow {
+  int64_t id = 0;
+  std::string collection;
+  std::string doc_id;
+  uint64_t loser_hlc = 0;
+  std::string loser_node;
+  std::string loser_hash;
+  bool loser_deleted = false;
+  uint64_t winner_hlc = 0;
+  std::string winner_node;
+  std::string winner_hash;
+  int64_t recorded_at = 0;  // unix ms
+};
+
+// How far one replication (one peer, one direction) has got in its source's change feed.
+struct CheckpointRow {
+  std::string replication_id;
+  std::string peer;
+  std::string direction;
+  int64_t last_seq = 0;
+  int64_t updated_at = 0;  // unix ms
+};
+
+struct PurgeResult {
+  int64_t documents = 0;       // tombstones removed
+  int64_t max_seq = 0;         // highest change seq removed (0: none)
+  uint64_t max_hlc = 0;        // highest tombstone HLC removed (0: none)
+};
+
 class KbStore {
  public:
   explicit KbStore(Database& db) : db_(db) {}
@@ -141,6 +171,32 @@ class KbStore {
   Result<int64_t> AppendChange(const ChangeRow& c);
   Result<std::vector<ChangeRow>> ChangesSince(int64_t seq, int limit);
   Result<int64_t> LastChangeSeq();
+  // Changes after `seq` (ordered by seq, at most `limit`) of the named collections (empty = all),
+  // leaving out those stamped by `exclude_node` ("" = none).
+  Result<std::vector<ChangeRow>> ChangesSince(int64_t seq, int limit,
+                                              const std::vector<std::string>& collections,
+                                              const std::string& exclude_node);
+  // True when the change feed holds (collection, doc_id, hlc, node_id).
+  Result<bool> HasChange(const std::string& collection, const std::string& doc_id, uint64_t hlc,
+                         const std::string& node_id);
+
+  // ---- sync (schema v5) ----
+  // Integer meta value (0 when absent) and its setter.
+  Result<int64_t> MetaInt(const std::string& key);
+  Status SetMetaInt(const std::string& key, int64_t value);
+  Status InsertConflict(const ConflictRow& c);
+  Result<bool> HasConflict(const std::string& collection, const std::string& doc_id,
+                           uint64_t loser_hlc, const std::string& loser_node);
+  // Newest first, ids below `before_id` (0 = from the newest).
+  Result<std::vector<ConflictRow>> ListConflicts(int64_t before_id, int limit);
+  Result<std::optional<CheckpointRow>> GetCheckpoint(const std::string& replication_id);
+  Status PutCheckpoint(const CheckpointRow& c);
+  // Deletes tombstoned documents whose version is below `below_hlc`, with every change row of
+  // those documents. Call inside a Transaction.
+  Result<PurgeResult> PurgeTombstones(uint64_t below_hlc);
+  // Visits (collection name, doc_id, version, origin_node, deleted, content_hash) of every
+  // document row (tombstones included) ordered by collection name then doc_id (bytewise).
+  Status ForEachVersion(const std::function<void(const std::string&, const DocumentRow&)>& fn);
 
  private:
   Database& db_;

@@ -27,6 +27,14 @@
 //             request_id) — security events (auth/audit.h). Append-only: triggers abort every
 //             UPDATE and DELETE, so even code holding a connection cannot rewrite history.
 //
+// Schema v5 adds (sync, docs/sync.md):
+//   conflicts(id AUTOINCREMENT, collection, doc_id, loser_hlc, loser_node, loser_hash,
+//             loser_deleted, winner_hlc, winner_node, winner_hash, recorded_at) — versions that
+//             lost last-writer-wins against a version from another node
+//   sync_checkpoints(replication_id PRIMARY KEY, peer, direction, last_seq, updated_at)
+//   meta keys purged_through_seq (highest change seq removed by the tombstone purge) and
+//             purged_hlc (highest HLC of a purged tombstone); absent = 0
+//
 // Ids of collections, documents and chunks are AUTOINCREMENT, so an id is never reused after a
 // delete: the in-memory vector index, its snapshots and the per-collection full-text tables
 // (fts_<collection id>) refer to these ids, and a reused id could resurrect stale entries.
@@ -158,8 +166,33 @@ BEGIN
 END;
 )sql";
 
+constexpr std::string_view kV5 = R"sql(
+CREATE TABLE conflicts (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  collection    TEXT NOT NULL,
+  doc_id        TEXT NOT NULL,
+  loser_hlc     INTEGER NOT NULL,
+  loser_node    TEXT NOT NULL,
+  loser_hash    TEXT NOT NULL DEFAULT '',
+  loser_deleted INTEGER NOT NULL DEFAULT 0 CHECK (loser_deleted IN (0, 1)),
+  winner_hlc    INTEGER NOT NULL,
+  winner_node   TEXT NOT NULL,
+  winner_hash   TEXT NOT NULL DEFAULT '',
+  recorded_at   INTEGER NOT NULL
+);
+-- A replayed losing change is recognised by this lookup (and not recorded twice).
+CREATE INDEX conflicts_loser ON conflicts(collection, doc_id, loser_hlc, loser_node);
+CREATE TABLE sync_checkpoints (
+  replication_id TEXT PRIMARY KEY NOT NULL,
+  peer           TEXT NOT NULL DEFAULT '',
+  direction      TEXT NOT NULL DEFAULT '',
+  last_seq       INTEGER NOT NULL DEFAULT 0,
+  updated_at     INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 // kMigrations[i] brings the schema from version i to version i + 1.
-constexpr std::array<std::string_view, 4> kMigrations = {kV1, kV2, kV3, kV4};
+constexpr std::array<std::string_view, 5> kMigrations = {kV1, kV2, kV3, kV4, kV5};
 static_assert(kMigrations.size() == kSchemaVersion,
               "every schema version needs exactly one migration script");
 

@@ -17,6 +17,8 @@
 // Schema v3: chunk_vectors(chunk_id, vector BLOB of float32).
 // Schema v4: audit_log(id, time, key_id, client, action, resource, result, detail, request_id),
 //            append-only (UPDATE/DELETE abort via triggers).
+// Schema v5: conflicts (losing versions of last-writer-wins), sync_checkpoints(replication_id,
+//            peer, direction, last_seq, updated_at); meta purged_through_seq / purged_hlc.
 // Per-collection full-text tables (fts_<collection id>) are created by index/fulltext.
 #pragma once
 
@@ -25,7 +27,7 @@
 
 namespace deepkb::storage {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // Brings `db` to kSchemaVersion. Idempotent.
 Status Migrate(Database& db);

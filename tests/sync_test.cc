@@ -1,0 +1,275 @@
+// Sync between real KbServers on loopback (in_process_server.h): push, pull, both, three nodes,
+// an interrupted session that resumes, the tombstone horizon, and hostile input on the routes.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <zlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "cutting_proxy.h"
+#include "in_process_server.h"
+#include "sync/replicator.h"
+
+namespace deepkb {
+namespace {
+
+using json = nlohmann::json;
+using testing::InProcessServer;
+
+using testing::CuttingProxy;
+
+class SyncTest : public ::testing::Test {
+ protected:
+  struct Node {
+    std::unique_ptr<InProcessServer> srv;
+    std::string writer, reader, admin, scoped;
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(srv->port()); }
+    kb::KnowledgeBase& kb() { return srv->kb(); }
+  };
+
+  void SetUp() override {
+    for (int i = 0; i < 3; ++i) {
+      Node n;
+      n.srv = std::make_unique<InProcessServer>();
+      n.writer = n.srv->keys().Create("writer", {}, 0).value();
+      n.reader = n.srv->keys().Create("reader", {}, 0).value();
+      n.admin = n.srv->keys().Create("admin", {}, 0).value();
+      n.scoped = n.srv->keys().Create("writer", {"c"}, 0).value();
+      nodes_.push_back(std::move(n));
+    }
+    ASSERT_TRUE(A().kb().CreateCollection({.name = "c"}).ok());
+  }
+  Node& A() { return nodes_[0]; }
+  Node& B() { return nodes_[1]; }
+  Node& C() { return nodes_[2]; }
+
+  static void Put(Node& n, const std::string& id, const std::string& text,
+                  const std::string& coll = "c") {
+    kb::PutDocumentRequest req;
+    req.collection = coll;
+    req.doc_id = id;
+    req.bytes = text;
+    req.format = text::Format::kText;
+    auto r = n.kb().PutDocument(req);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+
+  static Result<sync::SyncReport> Sync(Node& local, const std::string& peer_url,
+                                       const std::string& peer_key, sync::Direction d,
+                                       int batch = 200, int max_pages = 0, bool full = false) {
+    sync::SyncOptions o;
+    o.peer.url = peer_url;
+    o.peer.api_key = peer_key;
+    o.peer.timeout_seconds = 10;
+    o.direction = d;
+    o.batch = batch;
+    o.max_pages = max_pages;
+    o.full = full;
+    return sync::SyncOnce(local.kb(), o);
+  }
+  static Result<sync::SyncReport> Sync(Node& local, Node& peer, sync::Direction d) {
+    return Sync(local, peer.url(), peer.writer, d);
+  }
+
+  static std::string Hash(Node& n) { return n.kb().StateHash().value(); }
+
+  std::vector<Node> nodes_;
+};
+
+TEST_F(SyncTest, PushPullAndBothConvergeAcrossThreeNodes) {
+  Put(A(), "a1", "alpha document one");
+  Put(A(), "a2", "alpha document two");
+  // pull: B creates the collection with A's settings and copies everything.
+  auto r = Sync(B(), A(), sync::Direction::kPull);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->pull.applied, 2);
+  EXPECT_TRUE(r->pull.complete);
+  EXPECT_EQ(Hash(A()), Hash(B()));
+  // A pull checkpoint exists here, and a copy on the peer.
+  const std::string rid = B().kb().node_id() + "->" + A().kb().node_id() + ":pull";
+  EXPECT_EQ(B().kb().GetCheckpoint(rid).value()->last_seq, 2);
+  EXPECT_EQ(A().kb().GetCheckpoint(rid).value()->last_seq, 2);
+
+  // push: B writes, pushes to C (creating the collection there).
+  Put(B(), "b1", "bravo document");
+  ASSERT_TRUE(B().kb().DeleteDocument("c", "a1").ok());
+  r = Sync(B(), C(), sync::Direction::kPush);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->push.applied, 3);
+  EXPECT_EQ(Hash(B()), Hash(C()));
+
+  // both: C and A exchange; A's versions reached C through B with their original stamps.
+  Put(C(), "c1", "charlie document");
+  Put(A(), "a3", "alpha three");
+  r = Sync(C(), A(), sync::Direction::kBoth);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Hash(A()), Hash(C()));
+  EXPECT_EQ(C().kb().GetDocument("c", "a2")->origin_node, A().kb().node_id());
+  ASSERT_TRUE(Sync(B(), A(), sync::Direction::kBoth).ok());
+  EXPECT_EQ(Hash(A()), Hash(B()));
+  EXPECT_EQ(A().kb().GetDocument("c", "a1").status().code(), StatusCode::kNotFound);
+  // Nothing new: a second round sends no versions back to where they came from.
+  r = Sync(B(), A(), sync::Direction::kBoth);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->pull.changes + r->push.changes, 0);
+  for (auto* n : {&A(), &B(), &C()}) EXPECT_TRUE(n->kb().Verify().ok());
+}
+
+TEST_F(SyncTest, InterruptedSessionResumesFromTheLastCommittedCheckpoint) {
+  for (int i = 0; i < 20; ++i) Put(A(), "d" + std::to_string(i), "document number " + std::to_string(i));
+  // Two pages of five, then stop (as if the process had been stopped).
+  auto r = Sync(B(), A().url(), A().writer, sync::Direction::kPull, 5, 2);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->pull.complete);
+  EXPECT_EQ(r->pull.to_seq, 10);
+  const std::string rid = B().kb().node_id() + "->" + A().kb().node_id() + ":pull";
+  // The connection is cut in the middle of the next page's answer: nothing of it is applied
+  // and the checkpoint stays where the last commit left it.
+  {
+    CuttingProxy proxy(A().srv->port(), 1500);
+    auto cut = Sync(B(), proxy.url(), A().writer, sync::Direction::kPull, 5);
+    ASSERT_FALSE(cut.ok());
+    EXPECT_EQ(cut.status().code(), StatusCode::kUnavailable) << cut.status().ToString();
+  }
+  EXPECT_EQ(B().kb().GetCheckpoint(rid).value()->last_seq, 10);
+  EXPECT_EQ(B().kb().ListDocuments("c", "", 100)->size(), 10u);
+  // Resume: the rest arrives; a replay of everything changes nothing.
+  r = Sync(B(), A(), sync::Direction::kPull);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->pull.from_seq, 10);
+  EXPECT_EQ(r->pull.applied, 10);
+  EXPECT_EQ(Hash(A()), Hash(B()));
+  const std::string before = Hash(B());
+  r = Sync(B(), A().url(), A().writer, sync::Direction::kPull, 200, 0, /*full=*/true);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->pull.ignored, 20);
+  EXPECT_EQ(Hash(B()), before);
+}
+
+TEST_F(SyncTest, PeerBehindTheTombstoneHorizonIsToldToResync) {
+  Put(A(), "x", "to delete");
+  Put(A(), "y", "to keep");
+  ASSERT_TRUE(Sync(B(), A(), sync::Direction::kPull).ok());
+  ASSERT_TRUE(A().kb().DeleteDocument("c", "x").ok());
+  Put(A(), "z", "after");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(A().kb().TombstonePurge(0)->documents, 1);
+  auto r = Sync(B(), A(), sync::Direction::kPull);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("full resync"), std::string::npos) << r.status().ToString();
+  auto raw = A().srv->Client(A().writer).Get("/v1/sync/changes?since=1");
+  EXPECT_EQ(raw->status, 412);
+  r = Sync(B(), A().url(), A().writer, sync::Direction::kPull, 200, 0, /*full=*/true);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(B().kb().GetDocument("c", "z").ok());
+}
+
+std::string Gzip(const std::string& in) {
+  z_stream zs{};
+  deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&zs, in.size()) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+TEST_F(SyncTest, ApplyRouteRejectsBadInputCleanly) {
+  Put(A(), "d", "the only document");
+  ASSERT_TRUE(B().kb().CreateCollection({.name = "c"}).ok());
+  ASSERT_TRUE(B().kb().CreateCollection({.name = "other"}).ok());
+  auto page = json::parse(A().srv->Client(A().writer).Get("/v1/sync/changes?since=0")->body);
+  ASSERT_EQ(page["changes"].size(), 1u);
+  EXPECT_TRUE(page["changes"][0]["hlc"].is_string());  // 64-bit values travel as strings
+  const json good = page["changes"][0];
+  auto b = B().srv->Client(B().writer);
+  const std::string empty_hash = Hash(B());
+
+  for (const char* body : {"{not json", "[]", R"({"changes": 3})", R"({"changes": [], "x": 1})"}) {
+    auto r = b.Post("/v1/sync/apply", body, "application/json");
+    EXPECT_EQ(r->status, 400) << body;
+    EXPECT_TRUE(testing::IsErrorShape(r->body)) << r->body;
+  }
+  json bad = json::array();
+  bad.push_back(json{{"collection", "c"}});                        // missing fields
+  json c1 = good; c1["hlc"] = "12x";                               bad.push_back(c1);
+  json c2 = good; c2["collection"] = "nope";                       bad.push_back(c2);
+  json c3 = good; c3["document"]["chunks"] = json::array();        bad.push_back(c3);
+  json c4 = good; c4["document"]["vectors"] = json::array({"!!"}); bad.push_back(c4);
+  json c5 = good; c5["hlc"] = std::to_string(~0ull);               bad.push_back(c5);  // far future
+  auto r = b.Post("/v1/sync/apply", json{{"node_id", "x"}, {"changes", bad}}.dump(),
+                  "application/json");
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto res = json::parse(r->body);
+  EXPECT_EQ(res["rejected"], 6);
+  for (const auto& x : res["results"]) {
+    EXPECT_EQ(x["outcome"], "rejected");
+    EXPECT_FALSE(x["reason"].get<std::string>().empty());
+  }
+  EXPECT_EQ(Hash(B()), empty_hash);
+
+  // A reader key may not read or apply changes.
+  auto reader = B().srv->Client(B().reader);
+  EXPECT_EQ(reader.Post("/v1/sync/apply", R"({"changes": []})", "application/json")->status, 403);
+  EXPECT_EQ(reader.Get("/v1/sync/changes")->status, 403);
+  EXPECT_EQ(reader.Get("/v1/sync/info")->status, 403);
+  // A writer scoped to "c" cannot apply to "other" nor read its changes.
+  auto scoped = B().srv->Client(B().scoped);
+  json other = good;
+  other["collection"] = "other";
+  r = scoped.Post("/v1/sync/apply", json{{"changes", {other}}}.dump(), "application/json");
+  EXPECT_EQ(json::parse(r->body)["results"][0]["outcome"], "rejected");
+  EXPECT_EQ(scoped.Get("/v1/sync/changes?collection=other")->status, 403);
+
+  // The good change, gzip-compressed; then the same batch replayed: ignored, nothing changes.
+  httplib::Headers gz = {{"Content-Encoding", "gzip"}};
+  const std::string batch = json{{"changes", {good}}}.dump();
+  r = b.Post("/v1/sync/apply", gz, Gzip(batch), "application/json");
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["applied"], 1);
+  const std::string after = Hash(B());
+  EXPECT_EQ(after, Hash(A()));
+  r = b.Post("/v1/sync/apply", batch, "application/json");
+  EXPECT_EQ(json::parse(r->body)["ignored"], 1);
+  EXPECT_EQ(Hash(B()), after);
+  // Answers are compressed for clients that accept it.
+  httplib::Client raw("127.0.0.1", B().srv->port());
+  raw.set_decompress(false);
+  raw.set_bearer_token_auth(B().writer.c_str());
+  auto zipped = raw.Get("/v1/sync/changes", {{"Accept-Encoding", "gzip"}});
+  EXPECT_EQ(zipped->get_header_value("Content-Encoding"), "gzip");
+
+  // Conflicts are for admins; checkpoints round-trip for writers.
+  EXPECT_EQ(b.Get("/v1/sync/conflicts")->status, 403);
+  EXPECT_EQ(B().srv->Client(B().admin).Get("/v1/sync/conflicts")->status, 200);
+  EXPECT_EQ(b.Get("/v1/sync/checkpoints/x-%3Ey:pull")->status, 404);
+  EXPECT_EQ(b.Put("/v1/sync/checkpoints/x-%3Ey:pull", R"({"last_seq": 7})", "application/json")->status, 200);
+  EXPECT_EQ(json::parse(b.Get("/v1/sync/checkpoints/x-%3Ey:pull")->body)["last_seq"], 7);
+  EXPECT_EQ(b.Put("/v1/sync/checkpoints/x", R"({"last_seq": -1})", "application/json")->status, 400);
+}
+
+TEST_F(SyncTest, RunRouteSyncsOnTheServersBehalf) {
+  Put(A(), "d", "run by the server");
+  auto admin = B().srv->Client(B().admin);
+  auto r = admin.Post("/v1/sync/run",
+                      json{{"peer", A().url()}, {"peer_key", A().writer}, {"direction", "pull"}}.dump(),
+                      "application/json");
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["pull"]["applied"], 1);
+  EXPECT_EQ(Hash(A()), Hash(B()));
+  r = admin.Post("/v1/sync/run", json{{"peer", A().url()}, {"peer_key", A().reader}}.dump(),
+                 "application/json");
+  EXPECT_EQ(r->status, 403) << r->body;  // the peer refused a reader key
+  EXPECT_EQ(B().srv->Client(B().writer).Post("/v1/sync/run", "{}", "application/json")->status, 403);
+}
+
+}  // namespace
+}  // namespace deepkb
