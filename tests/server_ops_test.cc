@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/hash.h"
+#include "test_certs.h"
 
 namespace {
 
@@ -28,30 +29,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-int Sh(const std::string& cmd) {
-  const int st = std::system(cmd.c_str());
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-// A CA, a server certificate for 127.0.0.1 signed by it, a client certificate signed by it, and
-// an unrelated key (for the mismatch test), all made with the openssl CLI.
-void MakeCertificates(const fs::path& d) {
-  const std::string q = " >/dev/null 2>&1";
-  const std::string dir = d.string();
-  ASSERT_EQ(Sh("cd '" + dir + "' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-               "-nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=deepkb-test-ca" + q), 0);
-  std::ofstream(d / "san.ext") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
-  ASSERT_EQ(Sh("cd '" + dir + "' && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-               "-nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1" + q), 0);
-  ASSERT_EQ(Sh("cd '" + dir + "' && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
-               "-CAcreateserial -out server.pem -days 2 -extfile san.ext" + q), 0);
-  ASSERT_EQ(Sh("cd '" + dir + "' && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-               "-nodes -keyout client.key -out client.csr -subj /CN=node-b" + q), 0);
-  ASSERT_EQ(Sh("cd '" + dir + "' && openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
-               "-CAcreateserial -out client.pem -days 2" + q), 0);
-  ASSERT_EQ(Sh("cd '" + dir + "' && openssl genpkey -algorithm EC -pkeyopt "
-               "ec_paramgen_curve:P-256 -out other.key" + q), 0);
-}
+using deepkb::testing::MakeCertificates;
+using deepkb::testing::Sh;
 
 class ServerProcess {
  public:

@@ -11,6 +11,7 @@
 
 #include "cutting_proxy.h"
 #include "in_process_server.h"
+#include "test_certs.h"
 #include "sync/replicator.h"
 
 namespace deepkb {
@@ -269,6 +270,65 @@ TEST_F(SyncTest, RunRouteSyncsOnTheServersBehalf) {
                  "application/json");
   EXPECT_EQ(r->status, 403) << r->body;  // the peer refused a reader key
   EXPECT_EQ(B().srv->Client(B().writer).Post("/v1/sync/run", "{}", "application/json")->status, 403);
+}
+
+// Node-to-node traffic over TLS with client certificates: a peer started with a client CA
+// (--tls-client-ca) syncs with a node that presents a certificate signed by it, and refuses one
+// that presents none.
+TEST_F(SyncTest, PeerRequiringClientCertificatesSyncsOverMutualTls) {
+  const auto dir = std::filesystem::temp_directory_path() / ("sync_mtls_" + RandomHex(6));
+  std::filesystem::create_directories(dir / "peer");
+  ASSERT_NO_FATAL_FAILURE(testing::MakeCertificates(dir));
+  auto kb = kb::KnowledgeBase::Open((dir / "peer").string()).value();
+  auto keys = auth::ApiKeys::Open((dir / "peer" / "kb.db").string()).value();
+  const std::string writer = keys->Create("writer", {}, 0).value();
+  ASSERT_TRUE(kb->CreateCollection({.name = "c"}).ok());
+  kb::PutDocumentRequest req;
+  req.collection = "c";
+  req.doc_id = "tls-doc";
+  req.bytes = "Replicated over mutual TLS.";
+  req.format = text::Format::kText;
+  ASSERT_TRUE(kb->PutDocument(req).ok());
+  server::ServerOptions so;
+  so.port = 0;
+  so.rate_limit = 0;
+  so.tls.cert_file = (dir / "server.pem").string();
+  so.tls.key_file = (dir / "server.key").string();
+  so.tls.client_ca_file = (dir / "ca.pem").string();
+  auto srv = std::make_unique<server::KbServer>(*kb, *keys, so);
+  const int port = srv->Bind().value();
+  std::thread serving([&] { (void)srv->Serve(); });
+
+  sync::SyncOptions o;
+  o.peer.url = "https://127.0.0.1:" + std::to_string(port);
+  o.peer.api_key = writer;
+  o.peer.ca_file = (dir / "ca.pem").string();
+  o.peer.timeout_seconds = 10;
+  o.direction = sync::Direction::kPull;
+  EXPECT_FALSE(sync::SyncOnce(B().kb(), o).ok()) << "no client certificate: refused";
+  EXPECT_FALSE(B().kb().GetDocument("c", "tls-doc").ok());
+
+  o.peer.client_cert_file = (dir / "client.pem").string();
+  o.peer.client_key_file = (dir / "client.key").string();
+  auto r = sync::SyncOnce(B().kb(), o);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(B().kb().GetDocument("c", "tls-doc").ok());
+  EXPECT_EQ(kb->StateHash({"c"}).value(), B().kb().StateHash({"c"}).value());
+
+  // A certificate without its key, or on plain http, is a configuration error up front.
+  sync::SyncOptions half = o;
+  half.peer.client_key_file.clear();
+  EXPECT_EQ(sync::SyncOnce(B().kb(), half).status().code(), StatusCode::kInvalidArgument);
+  sync::SyncOptions plain = o;
+  plain.peer.url = A().url();
+  EXPECT_EQ(sync::SyncOnce(B().kb(), plain).status().code(), StatusCode::kInvalidArgument);
+
+  srv->Stop();
+  serving.join();
+  srv.reset();
+  keys.reset();
+  kb.reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -153,7 +153,7 @@ void RegisterServeCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto horizon = std::make_shared<std::string>("30d");
   serve->add_option("--sync-peer", *sync_peers,
                     "sync with another KB node on a schedule (repeatable): URL,key-file=F"
-                    "[,key-env=VAR][,ca=F][,direction=push|pull|both][,collection=C]..."
+                    "[,key-env=VAR][,ca=F][,cert=F,cert-key=F][,direction=push|pull|both][,collection=C]..."
                     "[,interval=DURATION] (default interval 24h; e.g. 15m)");
   serve->add_option("--tombstone-horizon", *horizon,
                     "purge delete markers older than this (daily); peers must sync within it "

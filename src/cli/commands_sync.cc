@@ -16,7 +16,7 @@ namespace deepkb::cli {
 namespace {
 
 struct SyncArgs {
-  std::string peer, peer_key, ca_file, direction = "both", server, api_key;
+  std::string peer, peer_key, ca_file, client_cert, client_key, direction = "both", server, api_key;
   std::vector<std::string> collections;
   bool full = false, json = false;
   int batch = 200;
@@ -28,7 +28,8 @@ Result<nlohmann::json> RunRemote(const SyncArgs& a) {
   if (key.empty()) return InvalidArgumentError("--server needs an admin key: pass --api-key KEY");
   const nlohmann::json body{{"peer", a.peer},           {"peer_key", a.peer_key},
                             {"direction", a.direction}, {"collections", a.collections},
-                            {"full", a.full},           {"ca_file", a.ca_file}};
+                            {"full", a.full},           {"ca_file", a.ca_file},
+                            {"client_cert", a.client_cert}, {"client_key", a.client_key}};
   ASSIGN_OR_RETURN(HttpAnswer ans, CallServer(a.server, key, "POST", "/v1/sync/run", body.dump(),
                                               24 * 3600.0));
   if (ans.status != 200) return StatusFromHttpResponse(ans.status, ans.body);
@@ -44,6 +45,8 @@ Result<nlohmann::json> RunLocal(const GlobalOptions& g, const SyncArgs& a) {
   o.peer.url = a.peer;
   o.peer.api_key = a.peer_key;
   o.peer.ca_file = a.ca_file;
+  o.peer.client_cert_file = a.client_cert;
+  o.peer.client_key_file = a.client_key;
   o.direction = dir;
   o.collections = a.collections;
   o.full = a.full;
@@ -79,6 +82,9 @@ void RegisterSyncCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
               "start from the beginning of the feed (needed once a checkpoint is behind the "
               "peer's tombstone horizon)");
   s->add_option("--ca-file", a->ca_file, "PEM bundle to verify an https peer");
+  s->add_option("--client-cert", a->client_cert,
+                "PEM client certificate for a peer that requires one (--tls-client-ca)");
+  s->add_option("--client-key", a->client_key, "the private key of --client-cert");
   s->add_option("--batch", a->batch, "changes per request (1-1000, default 200)");
   s->add_option("--server", a->server, "ask this running server to sync (POST /v1/sync/run)");
   s->add_option("--api-key", a->api_key, "admin API key for --server (env DEEPKB_API_KEY)");

@@ -192,10 +192,12 @@ HttpResponse Run(kb::KnowledgeBase& kb, auth::AuditLog* audit, const HttpRequest
   if (!body.ok()) return HttpResponse::Error(body.status());
   sync::SyncOptions o;
   std::string direction = "both";
-  for (Status s : {RejectUnknownFields(*body, {"peer", "peer_key", "ca_file", "direction",
-                                               "collections", "full"}),
+  for (Status s : {RejectUnknownFields(*body, {"peer", "peer_key", "ca_file", "client_cert",
+                                               "client_key", "direction", "collections", "full"}),
                    ReadField(*body, "peer", o.peer.url), ReadField(*body, "peer_key", o.peer.api_key),
                    ReadField(*body, "ca_file", o.peer.ca_file),
+                   ReadField(*body, "client_cert", o.peer.client_cert_file),
+                   ReadField(*body, "client_key", o.peer.client_key_file),
                    ReadField(*body, "direction", direction), ReadField(*body, "full", o.full)}) {
     if (!s.ok()) return HttpResponse::Error(s);
   }

@@ -5,6 +5,7 @@
 #include "sync/replicator.h"
 
 #include <httplib.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -56,10 +57,29 @@ class Peer {
     if (!(cfg.timeout_seconds > 0) || !(cfg.connect_timeout_seconds > 0)) {
       return InvalidArgumentError("peer timeouts must be positive");
     }
+    const bool mtls = !cfg.client_cert_file.empty() || !cfg.client_key_file.empty();
+    if (mtls) {
+      if (cfg.client_cert_file.empty() || cfg.client_key_file.empty()) {
+        return InvalidArgumentError("a client certificate needs both its certificate and its key "
+                                    "file");
+      }
+      if (cfg.url.rfind("https://", 0) != 0) {
+        return InvalidArgumentError("a client certificate is only used with an https:// peer (" +
+                                    cfg.url + ")");
+      }
+      for (const std::string& f : {cfg.client_cert_file, cfg.client_key_file}) {
+        if (::access(f.c_str(), R_OK) != 0) {
+          return FailedPreconditionError("cannot read client certificate file '" + f + "'");
+        }
+      }
+    }
     auto p = std::unique_ptr<Peer>(new Peer);
     p->display_ = target->display;
     p->prefix_ = target->path_prefix;
-    p->client_ = std::make_unique<httplib::Client>(target->scheme_host_port);
+    p->client_ = mtls ? std::make_unique<httplib::Client>(target->scheme_host_port,
+                                                          cfg.client_cert_file,
+                                                          cfg.client_key_file)
+                      : std::make_unique<httplib::Client>(target->scheme_host_port);
     auto& c = *p->client_;
     c.set_keep_alive(true);
     c.set_tcp_nodelay(true);  // a request's header and body go out in separate writes

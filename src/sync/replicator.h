@@ -43,6 +43,10 @@ struct PeerConfig {
   std::string url;      // http(s)://host[:port]
   std::string api_key;  // a writer (or admin) key of the peer
   std::string ca_file;  // PEM bundle to verify an https peer ("" = system store)
+  // Mutual TLS: a PEM client certificate and its key, for peers started with --tls-client-ca
+  // (both or neither; https only).
+  std::string client_cert_file;
+  std::string client_key_file;
   double connect_timeout_seconds = 5;
   double timeout_seconds = 120;  // per request
   bool compress = true;  // gzip request bodies and accept gzip answers

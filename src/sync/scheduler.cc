@@ -67,6 +67,10 @@ Result<ScheduledPeer> ParsePeerSpec(std::string_view spec) {
       key_env = v;
     } else if (k == "ca") {
       p.options.peer.ca_file = v;
+    } else if (k == "cert") {
+      p.options.peer.client_cert_file = v;
+    } else if (k == "cert-key") {
+      p.options.peer.client_key_file = v;
     } else if (k == "direction") {
       auto d = ParseDirection(v);
       if (!d.ok()) return InvalidArgumentError(where + ": " + d.status().message());
@@ -80,7 +84,7 @@ Result<ScheduledPeer> ParsePeerSpec(std::string_view spec) {
       p.interval_seconds = static_cast<double>(*ms) / 1000.0;
     } else {
       return InvalidArgumentError(where + ": unknown setting '" + k + "'; use key-file, key-env, "
-                                  "ca, direction, collection or interval");
+                                  "ca, cert, cert-key, direction, collection or interval");
     }
   }
   if (key_file.empty() == key_env.empty()) {

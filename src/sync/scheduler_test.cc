@@ -62,11 +62,14 @@ TEST(ParsePeerSpec, ReadsEverySettingAndMinutes) {
   const std::string key = ::testing::TempDir() + "/peer.key";
   std::ofstream(key) << "dkb_secret \n";
   auto p = ParsePeerSpec("https://replica.example:8443,key-file=" + key +
-                         ",ca=/etc/ca.pem,direction=push,collection=a,collection=b,interval=15m");
+                         ",ca=/etc/ca.pem,cert=/etc/node.pem,cert-key=/etc/node.key,direction=push,"
+                         "collection=a,collection=b,interval=15m");
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ(p->options.peer.url, "https://replica.example:8443");
   EXPECT_EQ(p->options.peer.api_key, "dkb_secret");
   EXPECT_EQ(p->options.peer.ca_file, "/etc/ca.pem");
+  EXPECT_EQ(p->options.peer.client_cert_file, "/etc/node.pem");
+  EXPECT_EQ(p->options.peer.client_key_file, "/etc/node.key");
   EXPECT_EQ(p->options.direction, Direction::kPush);
   EXPECT_EQ(p->options.collections, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(p->interval_seconds, 900);
