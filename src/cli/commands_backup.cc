@@ -75,7 +75,7 @@ Result<std::optional<crypto::MasterKey>> MasterFromOptions(const GlobalOptions& 
 void RegisterBackupCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto ba = std::make_shared<BackupArgs>();
   CLI::App* b = app.add_subcommand(
-      "backup", "Write a consistent backup of the data directory to a new directory DEST");
+      "backup", "write a consistent backup of the data directory to a new directory DEST");
   b->add_option("dest", ba->dest, "new (or empty) directory; with --server, a path on the server")
       ->required();
   b->add_option("--server", ba->server, "ask this running server to write the backup");
@@ -108,7 +108,7 @@ void RegisterBackupCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
   };
   auto ra = std::make_shared<RestoreArgs>();
   CLI::App* r = app.add_subcommand(
-      "restore", "Verify the backup SRC and replace --data-dir with it (no server may hold it)");
+      "restore", "verify the backup SRC and replace --data-dir with it (no server may hold it)");
   r->add_option("src", ra->src, "backup directory written by `deepkb backup`")->required();
   r->add_flag("--force", ra->force, "replace a non-empty data directory");
   r->add_flag("--remove-old", ra->remove_old,

@@ -72,7 +72,7 @@ void PrintDirection(const char* name, const nlohmann::json& d) {
 
 void RegisterSyncCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto a = std::make_shared<SyncArgs>();
-  CLI::App* s = app.add_subcommand("sync", "Synchronise collections with another KB node");
+  CLI::App* s = app.add_subcommand("sync", "synchronise collections with another KB node (docs/sync.md)");
   s->add_option("--peer", a->peer, "the other node's URL, http(s)://host[:port]")->required();
   s->add_option("--peer-key", a->peer_key, "a writer (or admin) API key of the peer")->required();
   s->add_option("--direction", a->direction, "push, pull or both (default both)")

@@ -30,7 +30,7 @@ int Fail(const Status& s) {
 int main(int argc, char** argv) {
   using namespace deepkb::cli;
   CLI::App app{
-      "deepkb — a private knowledge base with Chinese-aware search, and (soon) an LLM gateway.\n"
+      "deepkb — a private knowledge base with Chinese-aware search and an OpenAI-compatible LLM gateway.\n"
       "Data lives in --data-dir (SQLite, WAL). Run `deepkb <command> --help` for details."};
   app.set_version_flag("--version", "deepkb 0.1.0");
   app.require_subcommand(1);
