@@ -266,6 +266,30 @@ TEST_F(BadInputTest, GarbageRequestsDoNotStopTheServer) {
   }
 }
 
+// Compressed bodies are inflated by cpp-httplib before any handler and outside the body limit;
+// they are refused before reading except on POST /v1/sync/apply from a writer or admin key.
+TEST_F(BadInputTest, CompressedBodiesOnlyForSyncApplyFromWriters) {
+  const std::string bomb_like(64, 'x');  // never inflated: refused on the headers
+  const httplib::Headers gzip = {{"Content-Encoding", "gzip"}};
+  auto admin = srv_->Client(admin_);
+  auto r = admin.Post("/v1/collections", gzip, bomb_like, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 415) << r->body;
+  EXPECT_NE(r->body.find("Content-Encoding"), std::string::npos);
+  auto anonymous = srv_->Client().Post("/v1/sync/apply", gzip, bomb_like, "application/json");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  const std::string reader = srv_->keys().Create("reader", {}, 0).value();
+  auto denied = srv_->Client(reader).Post("/v1/sync/apply", gzip, bomb_like, "application/json");
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 403);
+  // identity is fine anywhere
+  auto plain = admin.Post("/v1/collections", {{"Content-Encoding", "identity"}},
+                          R"({"name":"plain_enc"})", "application/json");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 201) << plain->body;
+}
+
 // A second server on a port that is in use must fail to bind, not share the port (cpp-httplib's
 // default socket options set SO_REUSEPORT, which would let it bind and take half the traffic).
 TEST_F(BadInputTest, SecondServerCannotBindAPortInUse) {

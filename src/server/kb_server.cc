@@ -501,7 +501,11 @@ void KbServer::Impl::Register() {
 
   // Request ids for every request (a client-supplied one is kept when it is short and plain);
   // shed connections are answered here, before the body is read or a handler runs.
-  http->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  // Compressed request bodies: cpp-httplib inflates them before any handler runs and applies the
+  // body limit to the compressed bytes only, so a small gzip "bomb" could inflate to gigabytes.
+  // They are therefore accepted only where a peer needs them (POST /v1/sync/apply) and only from
+  // a key that may write there (checked here, before the body is read); elsewhere 415.
+  http->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     t_ctx = RequestContext{Clock::now(), nullptr, {}};
     std::string rid = req.get_header_value("X-Request-Id");
     const bool plain = !rid.empty() && rid.size() <= 64 &&
@@ -516,6 +520,24 @@ void KbServer::Impl::Register() {
             res);
       res.set_header("Connection", "close");
       return httplib::Server::HandlerResponse::Handled;
+    }
+    const std::string encoding = Lower(req.get_header_value("Content-Encoding"));
+    if (!encoding.empty() && encoding != "identity") {
+      Status refused;
+      if (req.method != "POST" || req.path != "/v1/sync/apply") {
+        refused = UnsupportedMediaError(
+            "Content-Encoding '" + encoding.substr(0, 32) +
+            "' is accepted only on POST /v1/sync/apply; send this request uncompressed");
+      } else if (auto p = Authenticate(req); !p.ok()) {
+        refused = p.status();
+      } else if (p->role != auth::Role::kAdmin && p->role != auth::Role::kWriter) {
+        refused = PermissionDeniedError("compressed sync batches need a writer or admin key");
+      }
+      if (!refused.ok()) {
+        Apply(HttpResponse::Error(refused), res);
+        res.set_header("Connection", "close");  // the unread body must not be parsed as a request
+        return httplib::Server::HandlerResponse::Handled;
+      }
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });

@@ -83,7 +83,7 @@ class Peer {
     auto& c = *p->client_;
     c.set_keep_alive(true);
     c.set_tcp_nodelay(true);  // a request's header and body go out in separate writes
-    c.set_compress(cfg.compress);
+    p->compress_ = cfg.compress;  // request bodies: only the apply batches (see Call)
     c.set_decompress(cfg.compress);
     const auto us = [](double s) {
       return std::chrono::microseconds(static_cast<int64_t>(s * 1e6));
@@ -114,6 +114,9 @@ class Peer {
     const std::string payload = body ? body->dump(-1, ' ', false, json::error_handler_t::replace)
                                      : std::string();
     const std::string m(method);
+    // Servers accept compressed bodies only on POST /v1/sync/apply (a gzip bomb elsewhere would
+    // be inflated before any check); answers may come compressed on every route.
+    client_->set_compress(compress_ && m == "POST" && path == "/v1/sync/apply");
     httplib::Result res = m == "GET"    ? client_->Get(target.c_str())
                           : m == "POST" ? client_->Post(target.c_str(), payload, "application/json")
                                         : client_->Put(target.c_str(), payload, "application/json");
@@ -154,6 +157,7 @@ class Peer {
                                             "checkpoint next time");
   }
   std::string display_, prefix_;
+  bool compress_ = true;
   std::unique_ptr<httplib::Client> client_;
   CancelToken* cancel_ = nullptr;
 };
