@@ -118,6 +118,21 @@ TEST_F(CliTest, ExitCodesFollowTheContract) {
   EXPECT_EQ(Deepkb("--help").code, 0);
 }
 
+// Ingest refuses to write when the data directory's disk is above the threshold, like the
+// server's 507 (a tiny threshold makes any real disk "full"); nothing is written.
+TEST_F(CliTest, IngestRefusesAboveTheDiskThreshold) {
+  ASSERT_EQ(Deepkb("collections create c").code, 0);
+  const CmdResult full = deepkb::testing::RunShell(
+      std::string(DEEPKB_BIN) + " --data-dir " + Quote((root_ / "data").string()) + " ingest " +
+      Quote((root_ / "corpus").string()) + " --collection c --disk-refuse-writes-at 0.000001 2>&1");
+  EXPECT_EQ(full.code, 1) << full.out;
+  EXPECT_NE(full.out.find("--disk-refuse-writes-at"), std::string::npos) << full.out;
+  json docs = DeepkbJson("docs list --collection c --json");
+  EXPECT_TRUE(docs["documents"].empty()) << docs.dump();
+  EXPECT_EQ(Deepkb("ingest " + Quote((root_ / "corpus").string()) + " --collection c").code, 0);
+  EXPECT_EQ(Deepkb("ingest x --collection c --disk-refuse-writes-at 1.5").code, 2);
+}
+
 TEST_F(CliTest, HostileQueriesGiveResultsNotErrors) {
   ASSERT_EQ(Deepkb("collections create kb").code, 0);
   ASSERT_EQ(Deepkb("ingest " + Quote((root_ / "corpus").string()) + " -c kb").code, 0);

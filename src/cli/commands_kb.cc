@@ -13,6 +13,7 @@
 #include "cli/progress.h"
 #include "kb/ingest.h"
 #include "kb/kb_json.h"
+#include "server/disk_guard.h"
 #include "common/utf8.h"
 
 namespace deepkb::cli {
@@ -129,9 +130,23 @@ void RegisterKbCommands(CLI::App& app, GlobalOptions& g, int* exit_code) {
     ingest->add_flag("--mirror", opts->mirror,
                      "also delete documents whose files are gone from the given folders");
     ingest->add_flag("--json", *as_json, "machine-readable output");
-    ingest->callback([&g, exit_code, paths, opts, as_json] {
+    auto refuse_at = std::make_shared<double>(0.95);
+    ingest->add_option("--disk-refuse-writes-at", *refuse_at,
+                       "refuse to ingest when the data directory's disk is this full (0-1], as "
+                       "`serve` does")
+        ->check(CLI::Range(0.0, 1.0))
+        ->capture_default_str();
+    ingest->callback([&g, exit_code, paths, opts, as_json, refuse_at] {
       auto db = OpenDataDir(g);
       if (!db.ok()) { *exit_code = Fail(db.status()); return; }
+      if (Status s = server::DiskGuard::ValidateThreshold(*refuse_at); !s.ok()) {
+        *exit_code = Fail(s);
+        return;
+      }
+      if (Status s = server::DiskGuard(g.data_dir, *refuse_at).CheckWrite(); !s.ok()) {
+        *exit_code = Fail(s);
+        return;
+      }
       opts->max_file_bytes = g.max_file_mb << 20;
       ProgressBar bar(!*as_json && ProgressBar::StderrIsTerminal());
       auto report = kb::IngestPaths(
