@@ -91,17 +91,36 @@ Summary Summarize(std::vector<double> v) {
   return s;
 }
 
+std::string Fmt(double ms) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f", ms);
+  return b;
+}
+
+std::string StatsText(const inverted::SearchStats& s) {
+  return "candidates " + std::to_string(s.candidates) + ", scored " +
+         std::to_string(s.docs_scored) + ", bm25 terms " + std::to_string(s.postings_scored) +
+         ", blocks decoded " + std::to_string(s.blocks_decoded) + ", range skips " +
+         std::to_string(s.range_skips) + ", probe prunes " + std::to_string(s.probe_prunes) +
+         ", driver rejects " + std::to_string(s.driver_rejects) + ", tier drives " +
+         std::to_string(s.tier_drives) + ", tier probes " + std::to_string(s.tier_probes);
+}
+
 struct Flags {
   std::string db = "/tmp/deepkb-bench/chunks-1000000/kb.db";
   std::string collection = "bench";
   int queries = 1000;
   int warmup = 100;
   int top_k = 10;
-  uint64_t query_seed = 7;  // keyword_bench's default
-  std::string snapshot;     // where to test save/load ("" = skip)
+  uint64_t query_seed = 7;    // keyword_bench's default
+  std::string snapshot;       // where to test save/load ("" = skip)
   std::string from_snapshot;  // load the accelerator from this snapshot instead of building it
   bool accel_only = false;    // skip FTS5 (diagnostics)
   int slowest = 0;            // print the N slowest accelerator queries
+  std::vector<std::string> only_queries;    // --query: time just these (accelerator only)
+  int repeat = 20;                          // --repeat: runs per --query
+  bool no_tiers = false;                    // --no-tiers: build/load without impact tiers
+  int tier_share = 0, tier_df_divisor = 0;  // --tier-share / --tier-df-divisor (0: default)
 };
 
 bool SameTopK(const std::vector<fulltext::FtsHit>& fts, const std::vector<inverted::KeywordHit>& ix,
@@ -115,6 +134,53 @@ bool SameTopK(const std::vector<fulltext::FtsHit>& fts, const std::vector<invert
     if (fts[i].chunk_id != ix[i].chunk_id) same = false;
   }
   return same;  // ids may differ only where scores tie (FTS5's order among ties is arbitrary)
+}
+
+// --query mode: the accelerator alone on the given queries, with its work counters, checked
+// against exhaustive scoring of every matching row.
+int RunOnly(const Flags& f, const inverted::KeywordIndex& ix) {
+  int bad = 0;
+  for (const std::string& text : f.only_queries) {
+    const fulltext::MatchQuery mq = fulltext::BuildMatchQuery(text);
+    std::vector<double> wall, cpu;
+    inverted::SearchStats ss;
+    Result<std::vector<inverted::KeywordHit>> hits = std::vector<inverted::KeywordHit>{};
+    for (int i = 0; i < f.repeat + 2; ++i) {
+      inverted::SearchStats one;
+      const double c0 = ThreadCpuMs();
+      const auto t0 = Clock::now();
+      hits = ix.Search(mq.clauses, f.top_k, {}, nullptr, &one);
+      const double ms = MsSince(t0), cms = ThreadCpuMs() - c0;
+      if (!hits.ok()) break;
+      if (i >= 2) {
+        wall.push_back(ms);
+        cpu.push_back(cms);
+      }
+      ss = one;
+    }
+    if (!hits.ok()) {
+      std::printf("'%s': %s\n", text.c_str(), hits.status().ToString().c_str());
+      continue;
+    }
+    const Summary w = Summarize(wall), c = Summarize(cpu);
+    std::printf(
+        "'%s' (%zu clauses, %s): wall min %.2f / median %.2f / max %.2f ms; CPU min %.2f / "
+        "median %.2f / max %.2f ms\n  %s\n",
+        text.c_str(), mq.clauses.size(), mq.expression.c_str(),
+        *std::min_element(wall.begin(), wall.end()), w.p50, w.max,
+        *std::min_element(cpu.begin(), cpu.end()), c.p50, c.max, StatsText(ss).c_str());
+    const double c0 = ThreadCpuMs();
+    auto want = ix.SearchExhaustive(mq.clauses, f.top_k);
+    bool same = want.ok() && want->size() == hits->size();
+    for (size_t i = 0; same && i < hits->size(); ++i) {
+      same = (*want)[i].chunk_id == (*hits)[i].chunk_id && (*want)[i].score == (*hits)[i].score;
+    }
+    std::printf("  exhaustive (%.0f ms CPU): %s; k-th score %.17g\n", ThreadCpuMs() - c0,
+                same ? "identical top-k (ids, order, scores bit for bit)" : "MISMATCH",
+                hits->empty() ? 0.0 : hits->back().score);
+    if (!same) ++bad;
+  }
+  return bad ? 2 : 0;
 }
 
 int Run(const Flags& f) {
@@ -145,7 +211,11 @@ int Run(const Flags& f) {
 
   // ---- build ----
   const long rss0 = RssKb();
-  inverted::KeywordIndex ix;
+  inverted::TierOptions tiers;
+  tiers.enabled = !f.no_tiers;
+  if (f.tier_share > 0) tiers.share = static_cast<uint32_t>(f.tier_share);
+  if (f.tier_df_divisor > 0) tiers.df_divisor = static_cast<uint32_t>(f.tier_df_divisor);
+  inverted::KeywordIndex ix({}, tiers);
   const auto tb = Clock::now();
   const double cpu_b = ThreadCpuMs();
   size_t chunks = 0;
@@ -196,6 +266,9 @@ int Run(const Flags& f) {
               static_cast<double>(st.memory_bytes) / static_cast<double>(st.postings),
               rss0 / 1e3, rss1 / 1e3, (rss1 - rss0) / 1e3,
               (rss1 - rss0) * 1e3 / static_cast<double>(st.postings));
+  std::printf("impact tiers: %zu lists, %zu postings copied (%.1f%% of all)\n", st.tiers,
+              st.tier_postings,
+              100.0 * static_cast<double>(st.tier_postings) / static_cast<double>(st.postings));
   std::printf("statistics: %zu rows, %llu tokens (avgdl %.2f)\n", st.live_docs,
               static_cast<unsigned long long>(st.total_tokens),
               static_cast<double>(st.total_tokens) / static_cast<double>(st.live_docs));
@@ -218,6 +291,8 @@ int Run(const Flags& f) {
     std::printf("snapshot: %.1f MB, save %.1f s, load (with SHA-256 check) %.1f s\n",
                 static_cast<double>(size) / 1e6, save_s, MsSince(t0) / 1e3);
   }
+
+  if (!f.only_queries.empty()) return RunOnly(f, ix);
 
   // ---- queries (keyword_bench's generator) ----
   auto vocab = LoadVocabulary(DefaultVocabularyPath());
@@ -254,7 +329,8 @@ int Run(const Flags& f) {
     }
     c0 = ThreadCpuMs();
     t0 = Clock::now();
-    auto ih = ix.Search(mq.clauses, f.top_k);
+    inverted::SearchStats ss;
+    auto ih = ix.Search(mq.clauses, f.top_k, {}, nullptr, &ss);
     const double accel_ms = MsSince(t0), accel_cpu = ThreadCpuMs() - c0;
     if (!ih.ok()) {
       if (t) ++t->fallback;
@@ -277,7 +353,8 @@ int Run(const Flags& f) {
     const double accel_hl_ms = MsSince(t0);
     if (t) {
       slow.emplace_back(accel_ms, q.cls + " '" + q.text + "' (" +
-                                      std::to_string(mq.clauses.size()) + " clauses)");
+                                      std::to_string(mq.clauses.size()) + " clauses; CPU " +
+                                      Fmt(accel_cpu) + " ms; " + StatsText(ss) + ")");
       t->accel.push_back(accel_ms);
       t->accel_cpu.push_back(accel_cpu);
       t->accel_hl.push_back(accel_hl_ms);
@@ -313,22 +390,24 @@ int Run(const Flags& f) {
     all.fallback += t.fallback;
     all.fts_errors += t.fts_errors;
   }
-  std::printf("| class | queries | path | P50 | P90 | P99 | max | mean | CPU P99 | top-%d agreement "
-              "(ids / scores) |\n|---|---|---|---|---|---|---|---|---|---|\n",
-              f.top_k);
+  std::printf(
+      "| class | queries | path | P50 | P90 | P99 | max | mean | CPU P50 | CPU P99 | CPU max "
+      "| top-%d agreement (ids / scores) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+      f.top_k);
   auto print = [&](const std::string& cls, const Times& t) {
     const Summary a = Summarize(t.fts), b = Summarize(t.accel), c = Summarize(t.accel_hl);
     const Summary ac = Summarize(t.fts_cpu), bc = Summarize(t.accel_cpu);
     const int compared = static_cast<int>(t.fts.size());
-    std::printf("| %s | %d | fts5 | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s|\n", cls.c_str(),
-                t.n, a.p50, a.p90, a.p99, a.max, a.mean, ac.p99,
+    std::printf("| %s | %d | fts5 | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s|\n",
+                cls.c_str(), t.n, a.p50, a.p90, a.p99, a.max, a.mean, ac.p50, ac.p99, ac.max,
                 t.fts_errors ? (std::to_string(t.fts_errors) + " FTS5 errors ").c_str() : "");
-    std::printf("| | | accel | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %d/%d / %d/%d%s |\n",
-                b.p50, b.p90, b.p99, b.max, b.mean, bc.p99, t.agree, compared, t.agree_scores,
-                compared,
-                t.fallback ? (" (" + std::to_string(t.fallback) + " fell back)").c_str() : "");
-    std::printf("| | | accel+hl | %.3f | %.3f | %.3f | %.3f | %.3f | | |\n", c.p50, c.p90, c.p99,
-                c.max, c.mean);
+    std::printf(
+        "| | | accel | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %d/%d / %d/%d%s |\n",
+        b.p50, b.p90, b.p99, b.max, b.mean, bc.p50, bc.p99, bc.max, t.agree, compared,
+        t.agree_scores, compared,
+        t.fallback ? (" (" + std::to_string(t.fallback) + " fell back)").c_str() : "");
+    std::printf("| | | accel+hl | %.3f | %.3f | %.3f | %.3f | %.3f | | | | |\n", c.p50, c.p90,
+                c.p99, c.max, c.mean);
   };
   print("all", all);
   for (const auto& [cls, t] : by_class) print(cls, t);
@@ -364,11 +443,21 @@ int main(int argc, char** argv) {
     else if (a == "--from-snapshot") f.from_snapshot = next();
     else if (a == "--accel-only") f.accel_only = true;
     else if (a == "--slowest") f.slowest = std::atoi(next().c_str());
+    else if (a == "--query") f.only_queries.push_back(next());
+    else if (a == "--repeat") f.repeat = std::atoi(next().c_str());
+    else if (a == "--no-tiers") f.no_tiers = true;
+    else if (a == "--tier-share") f.tier_share = std::atoi(next().c_str());
+    else if (a == "--tier-df-divisor") f.tier_df_divisor = std::atoi(next().c_str());
     else {
       std::fprintf(stderr,
                    "usage: keyword_accel_bench [--db kb.db] [--collection bench] [--queries N] "
                    "[--warmup N] [--top-k K] [--query-seed S] [--snapshot path.kwi] "
-                   "[--from-snapshot path.kwi] [--accel-only] [--slowest N]\n");
+                   "[--from-snapshot path.kwi] [--accel-only] [--slowest N] "
+                   "[--query TEXT]... [--repeat N] [--no-tiers] [--tier-share N] "
+                   "[--tier-df-divisor N]\n"
+                   "  --query: time only these queries on the accelerator (--repeat runs each,\n"
+                   "  after 2 warm-up runs), print its work counters, and check the top-k against\n"
+                   "  exhaustive scoring (KeywordIndex::SearchExhaustive), bit for bit\n");
       return 64;
     }
   }

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <map>
 #include <mutex>
 
 #include "index/inverted/bm25.h"
@@ -63,55 +62,15 @@ char32_t FirstCodePoint(std::string_view s, size_t* len = nullptr) {
 // Han, kana, and — harmlessly — Hangul, Yi and the rest of the upper BMP and beyond).
 constexpr char32_t kMinPrefixChar = 0x2E80;
 
-// Relative inflation of every upper bound, far above the rounding error of summing <= 32
-// clause scores in a different order.
-constexpr double kBoundSlack = 1.0 + 1e-9;
-
-struct HeapEntry {
-  double score;
-  int64_t chunk_id;
-};
-// True when a ranks better than b.
-inline bool Better(const HeapEntry& a, const HeapEntry& b) {
-  return a.score > b.score || (a.score == b.score && a.chunk_id < b.chunk_id);
-}
-
-class TopK {
- public:
-  explicit TopK(size_t k) : k_(k) { heap_.reserve(k + 1); }
-  bool full() const { return heap_.size() >= k_; }
-  double threshold() const { return full() ? heap_.front().score : -INFINITY; }
-  void Offer(double score, int64_t chunk_id) {
-    const HeapEntry e{score, chunk_id};
-    if (!full()) {
-      heap_.push_back(e);
-      std::push_heap(heap_.begin(), heap_.end(), Better);  // front = worst
-      return;
-    }
-    if (!Better(e, heap_.front())) return;
-    std::pop_heap(heap_.begin(), heap_.end(), Better);
-    heap_.back() = e;
-    std::push_heap(heap_.begin(), heap_.end(), Better);
-  }
-  std::vector<KeywordHit> Take() {
-    std::sort(heap_.begin(), heap_.end(), Better);
-    std::vector<KeywordHit> out;
-    out.reserve(heap_.size());
-    for (const auto& e : heap_) out.push_back(KeywordHit{e.chunk_id, e.score});
-    return out;
-  }
-
- private:
-  size_t k_;
-  std::vector<HeapEntry> heap_;
-};
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Analysis
 
-KeywordIndex::KeywordIndex(fulltext::FieldWeights weights) : weights_(weights) {
+KeywordIndex::KeywordIndex(fulltext::FieldWeights weights, TierOptions tiers)
+    : weights_(weights), tier_options_(tiers) {
+  tier_options_.share = std::max<uint32_t>(tier_options_.share, 2);
+  tier_options_.df_divisor = std::max<uint32_t>(tier_options_.df_divisor, 1);
   auto is_int = [](double w) { return std::isfinite(w) && w == std::floor(w) && std::fabs(w) < 1e6; };
   integer_weights_ = is_int(weights_.title) && is_int(weights_.headings) && is_int(weights_.body);
 }
@@ -160,10 +119,7 @@ KeywordIndex::Analysed KeywordIndex::Analyse(const ChunkText& chunk) {
   return a;
 }
 
-double KeywordIndex::Freq(const std::array<uint32_t, 3>& tf) const {
-  if (integer_weights_) {
-    return weights_.title * tf[0] + weights_.headings * tf[1] + weights_.body * tf[2];
-  }
+double KeywordIndex::SlowFreq(const std::array<uint32_t, 3>& tf) const {
   // FTS5 adds the column weight once per instance, title instances first.
   double f = 0;
   for (uint32_t i = 0; i < tf[0]; ++i) f += weights_.title;
@@ -187,26 +143,135 @@ Status KeywordIndex::Add(const ChunkText& chunk) {
   }
   const auto ord = static_cast<uint32_t>(docs_.size());
   docs_.push_back(DocEntry{chunk.chunk_id, a.len, false, a.fingerprint});
+  scan_lens_.push_back(a.len);
   ord_of_.emplace(chunk.chunk_id, ord);
+  ++live_docs_;
+  total_tokens_ += a.len;
   for (const auto& [term, tf] : a.terms) {
     auto [it, inserted] = term_ids_.try_emplace(term, static_cast<uint32_t>(terms_.size()));
     if (inserted) terms_.emplace_back();
     TermEntry& e = terms_[it->second];
-    e.list.Append(Posting{ord, tf}, Freq(tf), a.len);
+    AppendPosting(e, Posting{ord, tf}, Freq(tf), a.len);
     ++e.df;
   }
   for (const auto& [c, tf] : a.chars) {
     auto [it, inserted] = char_ids_.try_emplace(c, static_cast<uint32_t>(chars_.size()));
     if (inserted) chars_.emplace_back();
     TermEntry& e = chars_[it->second];
-    e.list.Append(Posting{ord, tf}, Freq(tf), a.len);
+    AppendPosting(e, Posting{ord, tf}, Freq(tf), a.len);
     ++e.df;
   }
   for (char32_t c : a.colocated_starts) tainted_.insert(c);
   ++version_;
-  ++live_docs_;
-  total_tokens_ += a.len;
   return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Impact tiers
+
+std::vector<uint32_t> KeywordIndex::ScanLens(const std::vector<DocEntry>& docs) {
+  std::vector<uint32_t> lens(docs.size());
+  for (size_t i = 0; i < docs.size(); ++i) lens[i] = docs[i].deleted ? kDeletedLen : docs[i].len;
+  return lens;
+}
+
+bool KeywordIndex::WantsTier(size_t postings, size_t live) const {
+  return tier_options_.enabled && postings >= tier_options_.min_postings &&
+         postings >= live / tier_options_.df_divisor;
+}
+
+void KeywordIndex::AppendPosting(TermEntry& e, const Posting& p, double freq, uint32_t len) {
+  e.list.Append(p, freq, len);
+  if (e.tier) e.tier->Append(p, freq, len);
+  const size_t n = e.list.size();
+  if ((n & (n - 1)) == 0 && WantsTier(n, live_docs_)) {
+    // At every doubling: (re)build, so the split follows the list's distribution and avgdl
+    // (amortised: at most twice the list's length in rebuild work).
+    BuildTier(e, scan_lens_.data(),
+              static_cast<double>(total_tokens_) / static_cast<double>(live_docs_));
+  }
+}
+
+void KeywordIndex::BuildTier(TermEntry& e, const uint32_t* lens, double avgdl) const {
+  const PostingList& list = e.list;
+  auto tier = std::make_unique<ImpactTier>();
+  tier->ref_avgdl = avgdl;
+  // Pass 1: every live posting's saturation h (tombstones: -1; they are dead and left out of
+  // the tier altogether) and its doc's length. The lengths are gathered a block at a time so
+  // their cache misses overlap.
+  std::vector<double> h;
+  std::vector<uint32_t> len;
+  h.reserve(list.size());
+  len.reserve(list.size());
+  uint32_t dbuf[kBlockSize];
+  std::array<uint32_t, 3> tbuf[kBlockSize];
+  double fbuf[kBlockSize];
+  const double w[3] = {weights_.title, weights_.headings, weights_.body};
+  for (size_t b = 0; b < list.blocks().size(); ++b) {
+    int n;
+    if (integer_weights_) {
+      n = list.DecodeBlockFreqs(b, dbuf, fbuf, w);
+    } else {
+      n = list.DecodeBlock(b, dbuf, tbuf);
+      for (int i = 0; i < n; ++i) fbuf[i] = Freq(tbuf[i]);
+    }
+    const size_t base = len.size();
+    for (int i = 0; i < n; ++i) len.push_back(lens[dbuf[i]]);
+    for (int i = 0; i < n; ++i) {
+      const uint32_t l = len[base + static_cast<size_t>(i)];
+      h.push_back(l == kDeletedLen ? -1.0 : Bm25Term(1.0, fbuf[i], l, avgdl));
+    }
+  }
+  // The cut: the (1 - 1/share) quantile of h, from a sample of every 4th posting.
+  std::vector<double> sample;
+  sample.reserve(h.size() / 4 + 1);
+  for (size_t i = 0; i < h.size(); i += 4) {
+    if (h[i] >= 0) sample.push_back(h[i]);
+  }
+  if (sample.empty()) {
+    e.tier.reset();
+    return;
+  }
+  const size_t rank = sample.size() - std::max<size_t>(1, sample.size() / tier_options_.share);
+  std::nth_element(sample.begin(), sample.begin() + static_cast<long>(rank), sample.end());
+  tier->cut = sample[rank];
+  // Pass 2: split. The frontier of the left-out postings is collected as the smallest length
+  // per (small, integral) weighted frequency first — the same Pareto set, much cheaper.
+  constexpr int kDirect = 1024;
+  std::vector<uint32_t> min_len(kDirect, kDeletedLen);
+  size_t k = 0;
+  for (size_t b = 0; b < list.blocks().size(); ++b) {
+    const int n = list.DecodeBlock(b, dbuf, tbuf);
+    for (int i = 0; i < n; ++i, ++k) {
+      if (h[k] < 0) continue;
+      const double f = Freq(tbuf[i]);
+      if (h[k] >= tier->cut) {  // the same test as ImpactTier::Admits
+        tier->high.Append(Posting{dbuf[i], tbuf[i]}, f, len[k]);
+      } else if (integer_weights_ && f >= 0 && f < kDirect) {
+        uint32_t& m = min_len[static_cast<size_t>(f)];
+        m = std::min(m, len[k]);
+      } else {
+        tier->rest.Add(f, len[k]);
+      }
+    }
+  }
+  for (int f = 0; f < kDirect; ++f) {
+    if (min_len[static_cast<size_t>(f)] != kDeletedLen) {
+      tier->rest.Add(static_cast<double>(f), min_len[static_cast<size_t>(f)]);
+    }
+  }
+  tier->high.ShrinkToFit();
+  e.tier = std::move(tier);
+}
+
+void KeywordIndex::BuildTiers(std::vector<TermEntry>& entries, const std::vector<uint32_t>& lens,
+                              size_t live, uint64_t total_tokens) const {
+  if (live == 0) return;
+  const double avgdl = static_cast<double>(total_tokens) / static_cast<double>(live);
+  for (TermEntry& e : entries) {
+    e.tier.reset();
+    if (WantsTier(e.list.size(), live)) BuildTier(e, lens.data(), avgdl);
+  }
 }
 
 Status KeywordIndex::Remove(const ChunkText& chunk) {
@@ -243,6 +308,7 @@ Status KeywordIndex::Remove(const ChunkText& chunk) {
   for (uint32_t t : tids) --terms_[t].df;
   for (uint32_t c : cids) --chars_[c].df;
   d.deleted = true;
+  scan_lens_[it->second] = kDeletedLen;
   ++version_;
   ord_of_.erase(it);
   --live_docs_;
@@ -294,6 +360,9 @@ KeywordIndex::Compacted KeywordIndex::BuildCompacted() const {
   };
   compact_lists(term_ids_, terms_, out.term_ids, out.terms);
   compact_lists(char_ids_, chars_, out.char_ids, out.chars);
+  out.scan_lens = ScanLens(out.docs);
+  BuildTiers(out.terms, out.scan_lens, live_docs_, total_tokens_);
+  BuildTiers(out.chars, out.scan_lens, live_docs_, total_tokens_);
   out.ord_of.reserve(out.docs.size());
   for (size_t i = 0; i < out.docs.size(); ++i) {
     out.ord_of.emplace(out.docs[i].chunk_id, static_cast<uint32_t>(i));
@@ -303,6 +372,7 @@ KeywordIndex::Compacted KeywordIndex::BuildCompacted() const {
 
 void KeywordIndex::Install(Compacted c) {
   docs_ = std::move(c.docs);
+  scan_lens_ = std::move(c.scan_lens);
   ord_of_ = std::move(c.ord_of);
   term_ids_ = std::move(c.term_ids);
   terms_ = std::move(c.terms);
@@ -333,11 +403,16 @@ void KeywordIndex::Compact() {
 
 void KeywordIndex::ShrinkToFit() {
   auto lock = WriteLock();
-  for (auto& e : terms_) e.list.ShrinkToFit();
-  for (auto& e : chars_) e.list.ShrinkToFit();
+  for (auto* entries : {&terms_, &chars_}) {
+    for (auto& e : *entries) {
+      e.list.ShrinkToFit();
+      if (e.tier) e.tier->high.ShrinkToFit();
+    }
+  }
   terms_.shrink_to_fit();
   chars_.shrink_to_fit();
   docs_.shrink_to_fit();
+  scan_lens_.shrink_to_fit();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -366,18 +441,22 @@ KeywordStats KeywordIndex::Stats() const {
   s.tombstones = tombstones_;
   s.terms = terms_.size();
   s.char_lists = chars_.size();
-  size_t mem = docs_.capacity() * sizeof(DocEntry) +
+  size_t mem = docs_.capacity() * sizeof(DocEntry) + scan_lens_.capacity() * sizeof(uint32_t) +
                ord_of_.size() * (sizeof(std::pair<int64_t, uint32_t>) + 24) +
                ord_of_.bucket_count() * sizeof(void*);
   for (const auto& [term, id] : term_ids_) mem += term.capacity() + 48;
   mem += term_ids_.bucket_count() * sizeof(void*) + char_ids_.size() * 32;
-  for (const auto& e : terms_) {
-    s.postings += e.list.size();
-    mem += e.list.MemoryBytes() + sizeof(uint32_t);
-  }
-  for (const auto& e : chars_) {
-    s.postings += e.list.size();
-    mem += e.list.MemoryBytes() + sizeof(uint32_t);
+  for (const auto* entries : {&terms_, &chars_}) {
+    for (const auto& e : *entries) {
+      s.postings += e.list.size();
+      mem += e.list.MemoryBytes() + sizeof(uint32_t) + sizeof(void*);
+      if (e.tier) {
+        ++s.tiers;
+        s.tier_postings += e.tier->high.size();
+        mem += e.tier->high.MemoryBytes() + sizeof(ImpactTier) +
+               e.tier->rest.pts.capacity() * sizeof(FrontierPoint);
+      }
+    }
   }
   s.memory_bytes = mem;
   return s;
@@ -435,261 +514,6 @@ std::vector<uint8_t> KeywordIndex::AllowedBitmap(const AllowedChunks& allowed) c
     if (it != ord_of_.end()) bits[it->second] = 1;
   }
   return bits;
-}
-
-// One query evaluation (MaxScore with block-max bounds; see the header).
-class SearchRun {
- public:
-  struct Cursor {
-    const PostingList* list = nullptr;
-    double idf = 0;
-    double ub = 0;  // global bound, inflated
-    int clause = 0;
-    size_t block = 0;
-    int idx = 0;
-    int n = 0;
-    uint32_t cur = kEndDoc;
-    size_t sblock = 0;          // block of the last bound lookup
-    double sbound = -1;         // its bound (-1: not computed)
-    uint32_t docs[kBlockSize];
-    double freqs[kBlockSize];
-  };
-
-  SearchRun(const KeywordIndex& ix, const std::vector<uint8_t>* allowed)
-      : ix_(ix), allowed_(allowed) {
-    avgdl_ = static_cast<double>(ix.total_tokens_) / static_cast<double>(ix.live_docs_);
-  }
-
-  double Bound(const Frontier& f, double idf) const {
-    double best = 0;
-    for (uint8_t i = 0; i < f.n; ++i) {
-      best = std::max(best, Bm25Term(idf, f.pts[i].freq, f.pts[i].len, avgdl_));
-    }
-    return best * kBoundSlack;
-  }
-
-  void Decode(Cursor& c) {
-    std::array<uint32_t, 3> tfs[kBlockSize];
-    c.n = c.list->DecodeBlock(c.block, c.docs, tfs);
-    for (int i = 0; i < c.n; ++i) c.freqs[i] = ix_.Freq(tfs[i]);
-    c.idx = 0;
-    c.cur = c.docs[0];
-  }
-  void Start(Cursor& c) {
-    if (c.list->empty()) {
-      c.cur = kEndDoc;
-      return;
-    }
-    c.block = 0;
-    Decode(c);
-  }
-  void Next(Cursor& c) {
-    if (++c.idx < c.n) {
-      c.cur = c.docs[c.idx];
-      return;
-    }
-    if (++c.block < c.list->blocks().size()) {
-      Decode(c);
-    } else {
-      c.cur = kEndDoc;
-    }
-  }
-  void SeekTo(Cursor& c, uint32_t target) {
-    if (c.cur >= target) return;
-    const auto& blocks = c.list->blocks();
-    if (blocks[c.block].last_doc < target) {
-      do {
-        ++c.block;
-      } while (c.block < blocks.size() && blocks[c.block].last_doc < target);
-      if (c.block >= blocks.size()) {
-        c.cur = kEndDoc;
-        return;
-      }
-      Decode(c);
-    }
-    while (c.docs[c.idx] < target) ++c.idx;  // the block's last doc is >= target
-    c.cur = c.docs[c.idx];
-  }
-  // Bound of the block that may hold `target` and that block's last doc; (0, kEndDoc) when the
-  // list has nothing at or after target.
-  double BlockBound(Cursor& c, uint32_t target, uint32_t& last) {
-    const auto& blocks = c.list->blocks();
-    if (c.ub == 0) {  // nothing live in this list
-      last = kEndDoc;
-      return 0;
-    }
-    while (c.sblock < blocks.size() && blocks[c.sblock].last_doc < target) {
-      ++c.sblock;
-      c.sbound = -1;
-    }
-    if (c.sblock >= blocks.size()) {
-      last = kEndDoc;
-      return 0;
-    }
-    if (c.sbound < 0) c.sbound = Bound(blocks[c.sblock].frontier, c.idf);
-    last = blocks[c.sblock].last_doc;
-    return c.sbound;
-  }
-  double Score(const Cursor& c, double norm_len) const {
-    return Bm25Term(c.idf, c.freqs[c.idx], norm_len, avgdl_);
-  }
-
-  std::vector<KeywordHit> Run(const std::vector<const KeywordIndex::TermEntry*>& lists, int k) {
-    const size_t m = lists.size();
-    std::vector<Cursor> cursors(m);
-    const auto n_rows = static_cast<int64_t>(ix_.live_docs_);
-    for (size_t i = 0; i < m; ++i) {
-      Cursor& c = cursors[i];
-      c.list = &lists[i]->list;
-      c.clause = static_cast<int>(i);
-      c.idf = Bm25Idf(n_rows, static_cast<int64_t>(lists[i]->df));
-      c.ub = lists[i]->df == 0 ? 0 : Bound(c.list->frontier(), c.idf);
-      if (lists[i]->df == 0) {
-        c.cur = kEndDoc;  // only tombstones (or nothing) in it
-      } else {
-        Start(c);
-      }
-    }
-    // Order by upper bound (ascending); prefix[i] = sum of bounds of 0..i.
-    std::vector<Cursor*> cs(m);
-    for (size_t i = 0; i < m; ++i) cs[i] = &cursors[i];
-    std::sort(cs.begin(), cs.end(), [](const Cursor* a, const Cursor* b) { return a->ub < b->ub; });
-    std::vector<double> prefix(m);
-    double acc = 0;
-    for (size_t i = 0; i < m; ++i) prefix[i] = (acc += cs[i]->ub) * kBoundSlack;
-
-    TopK top(static_cast<size_t>(k));
-    std::vector<double> contrib(m, 0.0);
-    size_t ess = 0;  // cs[0..ess) are non-essential
-    double theta = -INFINITY;
-    const auto& docs = ix_.docs_;
-    while (ess < m) {
-      uint32_t d = kEndDoc;
-      for (size_t i = ess; i < m; ++i) d = std::min(d, cs[i]->cur);
-      if (d == kEndDoc) break;
-      if (docs[d].deleted || (allowed_ && !(*allowed_)[d])) {
-        for (size_t i = ess; i < m; ++i) {
-          if (cs[i]->cur == d) Next(*cs[i]);
-        }
-        continue;
-      }
-      if (top.full()) {
-        // Block-max check over every clause: skips whole block ranges that cannot qualify.
-        double bound = 0;
-        uint32_t limit = kEndDoc;
-        for (size_t i = 0; i < m; ++i) {
-          uint32_t last;
-          bound += BlockBound(*cs[i], d, last);
-          limit = std::min(limit, last);
-        }
-        if (bound * kBoundSlack < theta) {
-          if (limit == kEndDoc) break;
-          for (size_t i = ess; i < m; ++i) SeekTo(*cs[i], limit + 1);
-          continue;
-        }
-      }
-      const double len = static_cast<double>(docs[d].len);
-      double partial = 0;
-      for (size_t i = ess; i < m; ++i) {
-        Cursor& c = *cs[i];
-        if (c.cur != d) continue;
-        const double x = Score(c, len);
-        contrib[static_cast<size_t>(c.clause)] = x;
-        partial += x;
-        Next(c);
-      }
-      bool pruned = false;
-      for (size_t j = ess; j-- > 0;) {
-        Cursor& c = *cs[j];
-        if (top.full() && partial * kBoundSlack + prefix[j] < theta) {
-          pruned = true;
-          break;
-        }
-        if (top.full()) {
-          uint32_t last;
-          const double bb = BlockBound(c, d, last);
-          if (partial * kBoundSlack + bb + (j > 0 ? prefix[j - 1] : 0.0) < theta) {
-            pruned = true;
-            break;
-          }
-        }
-        SeekTo(c, d);
-        if (c.cur == d) {
-          const double x = Score(c, len);
-          contrib[static_cast<size_t>(c.clause)] = x;
-          partial += x;
-        }
-      }
-      if (!pruned) {
-        // The exact score: clauses summed in query order, as fts5Bm25Function does.
-        double score = 0;
-        for (size_t i = 0; i < m; ++i) score += contrib[i];
-        top.Offer(score, docs[d].chunk_id);
-        if (top.full()) {
-          theta = top.threshold();
-          while (ess < m && prefix[ess] < theta) ++ess;
-        }
-      }
-      std::fill(contrib.begin(), contrib.end(), 0.0);
-    }
-    return top.Take();
-  }
-
- private:
-  const KeywordIndex& ix_;
-  const std::vector<uint8_t>* allowed_;
-  double avgdl_ = 0;
-};
-
-Result<std::vector<KeywordHit>> KeywordIndex::Search(const std::vector<QueryClause>& clauses,
-                                                     int k, const fulltext::FieldWeights& weights,
-                                                     const AllowedChunks* allowed) const {
-  if (k < 1) return InvalidArgumentError("keyword index: k must be positive");
-  auto lock = ReadLock();
-  std::vector<const TermEntry*> lists;
-  RETURN_IF_ERROR(CheckQuery(clauses, weights, lists));
-  if (lists.empty() || live_docs_ == 0) return std::vector<KeywordHit>{};
-  std::vector<uint8_t> bits;
-  if (allowed) bits = AllowedBitmap(*allowed);
-  SearchRun run(*this, allowed ? &bits : nullptr);
-  return run.Run(lists, k);
-}
-
-Result<std::vector<KeywordHit>> KeywordIndex::SearchExhaustive(
-    const std::vector<QueryClause>& clauses, int k, const AllowedChunks* allowed) const {
-  if (k < 1) return InvalidArgumentError("keyword index: k must be positive");
-  auto lock = ReadLock();
-  std::vector<const TermEntry*> lists;
-  RETURN_IF_ERROR(CheckQuery(clauses, weights_, lists));
-  if (lists.empty() || live_docs_ == 0) return std::vector<KeywordHit>{};
-  std::vector<uint8_t> bits;
-  if (allowed) bits = AllowedBitmap(*allowed);
-  const double avgdl = static_cast<double>(total_tokens_) / static_cast<double>(live_docs_);
-  std::map<uint32_t, std::vector<double>> per_doc;
-  uint32_t dbuf[kBlockSize];
-  std::array<uint32_t, 3> tbuf[kBlockSize];
-  for (size_t i = 0; i < lists.size(); ++i) {
-    const double idf =
-        Bm25Idf(static_cast<int64_t>(live_docs_), static_cast<int64_t>(lists[i]->df));
-    const PostingList& pl = lists[i]->list;
-    for (size_t b = 0; b < pl.blocks().size(); ++b) {
-      const int n = pl.DecodeBlock(b, dbuf, tbuf);
-      for (int j = 0; j < n; ++j) {
-        const uint32_t d = dbuf[j];
-        if (docs_[d].deleted || (allowed && !bits[d])) continue;
-        auto& v = per_doc[d];
-        v.resize(lists.size(), 0.0);
-        v[i] = Bm25Term(idf, Freq(tbuf[j]), static_cast<double>(docs_[d].len), avgdl);
-      }
-    }
-  }
-  TopK top(static_cast<size_t>(k));
-  for (const auto& [d, v] : per_doc) {
-    double score = 0;
-    for (double x : v) score += x;
-    top.Offer(score, docs_[d].chunk_id);
-  }
-  return top.Take();
 }
 
 }  // namespace deepkb::inverted

@@ -30,18 +30,40 @@
 //  - kPhrase clauses (several terms that must be adjacent) are not supported: no positions are
 //    kept. Search returns FailedPrecondition for them, and for weights other than the index's.
 //
-// Algorithm: MaxScore (Turtle & Flood 1995) with block-max bounds (as in "block-max MaxScore",
-// Chakrabarti et al. 2011 / Mallia et al. 2019). Chosen over (block-max) WAND because our
-// queries are long ORs — CJK input becomes one clause per bigram, up to 32 clauses, several of
-// them very frequent and clamped to idf 1e-6 — and MaxScore's cost per candidate does not grow
-// with re-sorting many cursors the way WAND's pivot selection does; in the published
-// comparisons MaxScore variants win on long queries while BMW wins on 2-3 term queries. Clauses
-// are ordered by their upper bound; the lowest ones whose bounds sum below the current k-th score
-// are "non-essential": they are only probed (after a block-max check) for candidates produced by
-// the essential ones. Before scoring a candidate, the block bounds of every clause at that doc
-// are summed; if that cannot beat the k-th score, all docs up to the nearest block end are
-// skipped. Bounds come from the block frontiers (postings.h), valid for any idf and avgdl, and
-// are inflated by 1e-9 relative so float rounding can never prune a doc that belongs.
+// Algorithm (keyword_search.cc): MaxScore (Turtle & Flood 1995) with block-max bounds (as in
+// "block-max MaxScore", Chakrabarti et al. 2011 / Mallia et al. 2019). Chosen over (block-max) WAND
+// because our queries are long ORs — CJK input becomes one clause per bigram, up to 32 clauses,
+// several of them very frequent and clamped to idf 1e-6 — and MaxScore's cost per candidate does
+// not grow with re-sorting many cursors the way WAND's pivot selection does; in the published
+// comparisons MaxScore variants win on long queries while BMW wins on 2-3 term queries. Clauses are
+// ordered so that the first ones are the cheapest to leave out — document frequency per unit of
+// upper bound, descending (for clauses whose bounds differ that is the classic ascending-bound
+// order; where they are alike, as for the clauses FTS5 clamps to idf 1e-6, it keeps the SHORTEST
+// list essential) — and the leading ones whose bounds sum below the current k-th score are
+// "non-essential": they are only probed (after a block-max check) for candidates produced by the
+// essential ones. Before scoring a candidate, the block bounds of every clause at that doc are
+// summed; if that cannot beat the k-th score, all docs up to the nearest block end are skipped.
+// When ONE essential clause is left (the common end state of a broad query), its list is walked a
+// block at a time: a block whose bound plus the non-essential bounds cannot reach the k-th score is
+// skipped undecoded, and a posting whose own contribution plus those bounds cannot is dropped
+// before any other list is touched. Bounds come from the block frontiers (postings.h), valid for
+// any idf and avgdl, and are inflated by 1e-9 relative so float rounding can never prune a doc that
+// belongs; ties with the k-th score are never pruned.
+//
+// Impact tiers (postings.h, ImpactTier; TierOptions): a list with at least max(4096, N/8)
+// postings also keeps a copy of its ~1/4 highest-impact postings (BM25 saturation at the avgdl
+// of the moment it was split) and the exact Pareto frontier of the rest, so a doc missing from
+// the tier provably contributes at most that frontier's bound to the clause. The search uses it
+// twice: a lone essential clause whose rest-bound plus the non-essential bounds falls below the
+// k-th score switches to walking its tier (a quarter of the list); and a probe whose doc could
+// only qualify with a high-impact posting of that clause looks the doc up in the tier (a shorter
+// list to decode) and drops it when absent. This is what makes queries of only the most
+// frequent words cheap: with every idf clamped the bounds are alike, the k-th score climbs close
+// to their sum, and a qualifying doc needs a high-impact posting in nearly every clause. Tiers
+// are derived state: built when the index is loaded or compacted and when a list's length
+// reaches a power of two, maintained on Add, never saved; they change the work, not the answer.
+// A split costs ≈ 20 ns per posting; the one at a doubling runs inside Add, under the exclusive
+// lock (≈ 10 ms for a list of 500k postings). SearchStats reports which paths a search took.
 //
 // Documents: dense ordinals in insertion order; chunk ids can be any int64 (they only grow in
 // the product, but nothing here relies on it). Remove() tombstones; statistics (N, total
@@ -58,7 +80,8 @@
 //
 // Memory (measured at 1M chunks, bench/README.md): ≈ 4.3 bytes per posting overall — about 3
 // for the compressed postings and block metadata (48 bytes per block of 128), the rest the term
-// dictionary and list headers — plus 24 bytes per chunk.
+// dictionary and list headers — plus 28 bytes per chunk; the impact tiers add ≈ 0.3 bytes per
+// posting (at 1M: 377 lists, 30M postings copied, ≈ 88 MB) and ≈ 2.5 s of CPU to a load.
 #pragma once
 
 #include <atomic>
@@ -96,10 +119,37 @@ struct KeywordStats {
   uint64_t total_tokens = 0;  // FTS5's total column size over all columns
   size_t doc_slots = 0;       // including tombstones not yet compacted
   size_t tombstones = 0;
-  size_t terms = 0;           // term lists (including empty ones until compaction)
-  size_t char_lists = 0;      // per-character occurrence lists
-  size_t postings = 0;        // in term lists + occurrence lists (tombstoned included)
-  size_t memory_bytes = 0;    // approximate heap use
+  size_t terms = 0;          // term lists (including empty ones until compaction)
+  size_t char_lists = 0;     // per-character occurrence lists
+  size_t postings = 0;       // in term lists + occurrence lists (tombstoned included)
+  size_t tiers = 0;          // lists with an impact tier
+  size_t tier_postings = 0;  // postings copied into impact tiers (not counted in `postings`)
+  size_t memory_bytes = 0;   // approximate heap use
+};
+
+// Work counters of one Search (diagnostics, benchmarks, and tests that check which pruning paths
+// ran). Counts, not timings; a Search adds to the struct it is given.
+struct SearchStats {
+  uint64_t candidates = 0;       // docs taken from the front of the essential lists
+  uint64_t docs_scored = 0;      // docs scored on every clause and offered to the top-k
+  uint64_t postings_scored = 0;  // bm25 terms computed (one per clause per doc)
+  uint64_t blocks_decoded = 0;   // posting blocks decoded
+  uint64_t range_skips = 0;      // block-max checks that skipped a doc range
+  uint64_t probe_prunes = 0;     // candidates dropped while probing non-essential clauses
+  uint64_t driver_rejects = 0;   // postings of a lone essential clause dropped on their own score
+  uint64_t tier_drives = 0;      // lone essential clauses that switched to their impact tier
+  uint64_t tier_probes = 0;      // non-essential probes answered from an impact tier
+};
+
+// Impact tiers (see the header comment). A list gets one when it holds at least
+// max(min_postings, live docs / df_divisor) postings — checked whenever its length reaches a
+// power of two, when the index is loaded, and on compaction — and then keeps a copy of about
+// 1/share of its postings: those with the highest BM25 saturation at the avgdl of that moment.
+struct TierOptions {
+  bool enabled = true;
+  size_t min_postings = 4096;
+  uint32_t df_divisor = 8;
+  uint32_t share = 4;
 };
 
 // Sorted, duplicate-free chunk ids a search may return (others are skipped).
@@ -109,7 +159,7 @@ struct AllowedChunks {
 
 class KeywordIndex {
  public:
-  explicit KeywordIndex(fulltext::FieldWeights weights = {});
+  explicit KeywordIndex(fulltext::FieldWeights weights = {}, TierOptions tiers = {});
   KeywordIndex(const KeywordIndex&) = delete;
   KeywordIndex& operator=(const KeywordIndex&) = delete;
 
@@ -135,7 +185,8 @@ class KeywordIndex {
   // different from the index's); the caller then uses FTS5. InvalidArgument for k < 1.
   Result<std::vector<KeywordHit>> Search(const std::vector<fulltext::QueryClause>& clauses, int k,
                                          const fulltext::FieldWeights& weights = {},
-                                         const AllowedChunks* allowed = nullptr) const;
+                                         const AllowedChunks* allowed = nullptr,
+                                         SearchStats* stats = nullptr) const;
 
   // Brute force: scores every matching doc (tests and verification).
   Result<std::vector<KeywordHit>> SearchExhaustive(
@@ -163,7 +214,8 @@ class KeywordIndex {
  private:
   struct TermEntry {
     PostingList list;
-    uint32_t df = 0;  // live docs containing it
+    uint32_t df = 0;                   // live docs containing it
+    std::unique_ptr<ImpactTier> tier;  // long lists only
   };
   struct DocEntry {
     int64_t chunk_id = 0;
@@ -184,6 +236,7 @@ class KeywordIndex {
 
   struct Compacted {
     std::vector<DocEntry> docs;
+    std::vector<uint32_t> scan_lens;
     std::unordered_map<int64_t, uint32_t> ord_of;
     std::unordered_map<std::string, uint32_t> term_ids;
     std::vector<TermEntry> terms;
@@ -194,7 +247,24 @@ class KeywordIndex {
   void Install(Compacted c);         // exclusive lock held
 
   static Analysed Analyse(const ChunkText& chunk);
-  double Freq(const std::array<uint32_t, 3>& tf) const;
+  // Impact tiers: whether a list of this length gets one with `live` docs; (re)builds e's tier
+  // from its list, given every doc slot's length (scan_lens_ layout) and the avgdl to split at.
+  // Tombstoned postings are left out of the tier altogether (they can never be returned).
+  bool WantsTier(size_t postings, size_t live) const;
+  void BuildTier(TermEntry& e, const uint32_t* scan_lens, double avgdl) const;
+  void BuildTiers(std::vector<TermEntry>& entries, const std::vector<uint32_t>& scan_lens,
+                  size_t live, uint64_t total_tokens) const;
+  void AppendPosting(TermEntry& e, const Posting& p, double freq, uint32_t len);
+  static constexpr uint32_t kDeletedLen = 0xFFFFFFFFu;
+  static std::vector<uint32_t> ScanLens(const std::vector<DocEntry>& docs);
+  // FTS5's weighted frequency: the column weight added once per instance, title first.
+  double Freq(const std::array<uint32_t, 3>& tf) const {
+    if (integer_weights_) {  // integers: products and FTS5's repeated additions agree exactly
+      return weights_.title * tf[0] + weights_.headings * tf[1] + weights_.body * tf[2];
+    }
+    return SlowFreq(tf);
+  }
+  double SlowFreq(const std::array<uint32_t, 3>& tf) const;
   Status CheckQuery(const std::vector<fulltext::QueryClause>& clauses,
                     const fulltext::FieldWeights& weights,
                     std::vector<const TermEntry*>& lists) const;
@@ -212,12 +282,16 @@ class KeywordIndex {
   }
 
   fulltext::FieldWeights weights_;
+  TierOptions tier_options_;
   bool integer_weights_ = true;
 
   mutable std::mutex gate_;
   mutable std::shared_mutex mu_;
   // All below guarded by mu_.
   std::vector<DocEntry> docs_;
+  // Per doc slot: its length, or kDeletedLen for a tombstone — what a search reads for every
+  // posting it scores, kept apart from docs_ (4 bytes a doc instead of 24: fewer cache misses).
+  std::vector<uint32_t> scan_lens_;
   std::unordered_map<int64_t, uint32_t> ord_of_;  // live chunk id → ordinal
   std::unordered_map<std::string, uint32_t> term_ids_;
   std::vector<TermEntry> terms_;

@@ -353,9 +353,14 @@ Status KeywordIndex::LoadSnapshotBytes(std::string_view data, const std::string&
   std::unordered_set<char32_t> tainted;
   for (uint64_t i = 0; i < ntainted; ++i) tainted.insert(static_cast<char32_t>(r.Get<uint32_t>()));
   if (!r.ok() || !r.done()) return corrupt("trailing bytes");
+  // Impact tiers are derived state, rebuilt here (before the lock: searches continue meanwhile).
+  std::vector<uint32_t> scan_lens = ScanLens(docs);
+  BuildTiers(terms, scan_lens, live, total);
+  BuildTiers(chars, scan_lens, live, total);
 
   auto lock = WriteLock();
   docs_ = std::move(docs);
+  scan_lens_ = std::move(scan_lens);
   ord_of_ = std::move(ord_of);
   term_ids_ = std::move(term_ids);
   terms_ = std::move(terms);

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
+
+#include "index/inverted/bm25.h"
 
 namespace deepkb::inverted {
 
@@ -78,6 +81,38 @@ void Frontier::Merge(const Frontier& other) {
   for (uint8_t i = 0; i < other.n; ++i) Add(other.pts[i].freq, other.pts[i].len);
 }
 
+void Staircase::Add(double freq_exact, uint32_t len) {
+  const float freq = RoundUp(freq_exact);
+  // pts is sorted by freq and len ascending; find the first point with freq >= the new one.
+  auto it = std::lower_bound(pts.begin(), pts.end(), freq,
+                             [](const FrontierPoint& p, float f) { return p.freq < f; });
+  if (it != pts.end() && it->len <= len) return;  // dominated (freq >= and len <=)
+  // Points with freq <= the new one and len >= it are dominated by it: they sit just before it.
+  auto first = it;
+  while (first != pts.begin() && std::prev(first)->len >= len) --first;
+  if (it != pts.end() && it->freq == freq) ++it;  // same freq, longer len: dominated too
+  it = pts.erase(first, it);
+  pts.insert(it, FrontierPoint{freq, len});
+  while (pts.size() > static_cast<size_t>(kMaxStaircase)) {
+    // Merge the adjacent pair whose lengths are closest (relative) into (max freq, min len).
+    size_t best = 0;
+    double best_ratio = INFINITY;
+    for (size_t i = 0; i + 1 < pts.size(); ++i) {
+      const double r = (pts[i + 1].len + 1.0) / (pts[i].len + 1.0);
+      if (r < best_ratio) {
+        best_ratio = r;
+        best = i;
+      }
+    }
+    pts[best] = FrontierPoint{pts[best + 1].freq, pts[best].len};
+    pts.erase(pts.begin() + static_cast<long>(best) + 1);
+  }
+}
+
+bool ImpactTier::Admits(double freq, uint32_t len) const {
+  return Bm25Term(1.0, freq, static_cast<double>(len), ref_avgdl) >= cut;
+}
+
 void PostingList::Append(const Posting& p, double freq, uint32_t len) {
   const int64_t prev = blocks_.empty() ? -1 : static_cast<int64_t>(blocks_.back().last_doc);
   if (blocks_.empty() || blocks_.back().count >= static_cast<uint32_t>(kBlockSize)) {
@@ -98,23 +133,51 @@ void PostingList::Append(const Posting& p, double freq, uint32_t len) {
   ++count_;
 }
 
+namespace {
+
+// Unchecked varint read: the stream was written by Append or validated by Restore.
+inline uint64_t ReadVarint(const uint8_t*& p) {
+  uint64_t b = *p++;
+  if (b < 0x80) return b;
+  uint64_t v = b & 0x7F;
+  for (int shift = 7;; shift += 7) {
+    b = *p++;
+    v |= (b & 0x7F) << shift;
+    if (b < 0x80) return v;
+  }
+}
+
+}  // namespace
+
 int PostingList::DecodeBlock(size_t bi, uint32_t* docs, std::array<uint32_t, 3>* tfs) const {
   const BlockMeta& m = blocks_[bi];
   const uint8_t* p = bytes_.data() + m.offset;
-  const uint8_t* end = bytes_.data() + bytes_.size();
-  int64_t prev = bi == 0 ? -1 : static_cast<int64_t>(blocks_[bi - 1].last_doc);
+  uint32_t prev = bi == 0 ? 0xFFFFFFFFu : blocks_[bi - 1].last_doc;  // -1 wraps to 0 below
   const int n = static_cast<int>(m.count);
   for (int i = 0; i < n; ++i) {
-    uint64_t v = 0;
-    GetVarint(p, end, v);
-    prev += static_cast<int64_t>(v) + 1;
-    docs[i] = static_cast<uint32_t>(prev);
-    uint64_t w = 0;
-    GetVarint(p, end, w);
-    uint64_t h = 0, t = 0;
-    if (w & 2) GetVarint(p, end, h);
-    if (w & 1) GetVarint(p, end, t);
-    tfs[i] = {static_cast<uint32_t>(t), static_cast<uint32_t>(h), static_cast<uint32_t>(w >> 2)};
+    prev += static_cast<uint32_t>(ReadVarint(p)) + 1;
+    docs[i] = prev;
+    const uint64_t w = ReadVarint(p);
+    const uint32_t h = (w & 2) ? static_cast<uint32_t>(ReadVarint(p)) : 0;
+    const uint32_t t = (w & 1) ? static_cast<uint32_t>(ReadVarint(p)) : 0;
+    tfs[i] = {t, h, static_cast<uint32_t>(w >> 2)};
+  }
+  return n;
+}
+
+int PostingList::DecodeBlockFreqs(size_t bi, uint32_t* docs, double* freqs,
+                                  const double w[3]) const {
+  const BlockMeta& m = blocks_[bi];
+  const uint8_t* p = bytes_.data() + m.offset;
+  uint32_t prev = bi == 0 ? 0xFFFFFFFFu : blocks_[bi - 1].last_doc;
+  const int n = static_cast<int>(m.count);
+  for (int i = 0; i < n; ++i) {
+    prev += static_cast<uint32_t>(ReadVarint(p)) + 1;
+    docs[i] = prev;
+    const uint64_t x = ReadVarint(p);
+    const uint32_t h = (x & 2) ? static_cast<uint32_t>(ReadVarint(p)) : 0;
+    const uint32_t t = (x & 1) ? static_cast<uint32_t>(ReadVarint(p)) : 0;
+    freqs[i] = w[0] * t + w[1] * h + w[2] * static_cast<uint32_t>(x >> 2);
   }
   return n;
 }

@@ -52,6 +52,16 @@ struct Frontier {
   void Merge(const Frontier& other);
 };
 
+// Exact Pareto frontier without a size limit (up to kMaxStaircase points, then merged like
+// Frontier): with integer column weights it has at most one point per distinct weighted
+// frequency, so it stays tight where a 4-point Frontier would have to merge. Used for the
+// postings an impact tier leaves out.
+inline constexpr int kMaxStaircase = 64;
+struct Staircase {
+  std::vector<FrontierPoint> pts;  // freq ascending, len ascending
+  void Add(double freq, uint32_t len);
+};
+
 struct BlockMeta {
   uint32_t last_doc = 0;
   uint32_t offset = 0;  // byte offset of the block's first posting
@@ -86,6 +96,10 @@ class PostingList {
 
   // Decodes block `b` into docs[] / tfs[] (count entries); returns the count.
   int DecodeBlock(size_t b, uint32_t* docs, std::array<uint32_t, 3>* tfs) const;
+  // Decodes block `b` into docs[] and freqs[i] = w[0] * tf_title + w[1] * tf_headings +
+  // w[2] * tf_body, evaluated in that order (the weighted frequency for integer weights, see
+  // KeywordIndex::Freq); returns the count.
+  int DecodeBlockFreqs(size_t b, uint32_t* docs, double* freqs, const double w[3]) const;
 
   // For snapshots: raw parts. Restore() validates that the bytes decode consistently with the
   // metas (false when not).
@@ -97,6 +111,28 @@ class PostingList {
   std::vector<BlockMeta> blocks_;
   Frontier frontier_;
   size_t count_ = 0;
+};
+
+// Impact tier of a long list (keyword_index.h, "Impact tiers"): a second, much shorter list
+// holding a copy of the postings whose BM25 saturation f / (f + k1 * (1 - b + b * D / avgdl))
+// at a reference avgdl is at least `cut`, and the exact Pareto frontier of every other posting.
+// A doc missing from `high` therefore scores at most the frontier's bound on this clause, for
+// any idf and avgdl. Membership depends only on (f, D) and the two stored numbers, so appends
+// keep it consistent; a changed avgdl only makes the split less sharp, never wrong. Derived
+// state: rebuilt on load and compaction, not stored in snapshots.
+struct ImpactTier {
+  double ref_avgdl = 1;
+  double cut = 0;
+  PostingList high;
+  Staircase rest;
+  bool Admits(double freq, uint32_t len) const;
+  void Append(const Posting& p, double freq, uint32_t len) {
+    if (Admits(freq, len)) {
+      high.Append(p, freq, len);
+    } else {
+      rest.Add(freq, len);
+    }
+  }
 };
 
 // Varint helpers (exposed for the snapshot code and tests).

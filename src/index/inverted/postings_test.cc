@@ -4,6 +4,8 @@
 
 #include <random>
 
+#include "index/inverted/bm25.h"
+
 namespace deepkb::inverted {
 namespace {
 
@@ -79,6 +81,73 @@ TEST(PostingsTest, Frontier_DominatesEveryPointAndStaysSmall) {
       }
       EXPECT_TRUE(dominated) << freq << " " << len;
     }
+  }
+}
+
+TEST(PostingsTest, Staircase_IsTheExactParetoFrontierUntilItsCap) {
+  std::mt19937 rng(3);
+  for (int round = 0; round < 200; ++round) {
+    Staircase st;
+    std::vector<std::pair<double, uint32_t>> pts;
+    const int n = round < 100 ? 40 : 400;  // the second half overflows the cap
+    for (int i = 0; i < n; ++i) {
+      const double freq = static_cast<double>(rng() % (round < 100 ? 30 : 300));
+      const uint32_t len = 1 + rng() % 1000;
+      st.Add(freq, len);
+      pts.emplace_back(freq, len);
+    }
+    ASSERT_LE(st.pts.size(), static_cast<size_t>(kMaxStaircase));
+    for (size_t i = 0; i + 1 < st.pts.size(); ++i) {  // sorted, and no point dominates another
+      EXPECT_LT(st.pts[i].freq, st.pts[i + 1].freq);
+      EXPECT_LT(st.pts[i].len, st.pts[i + 1].len);
+    }
+    for (const auto& [freq, len] : pts) {  // every point added is dominated by one kept
+      bool dominated = false;
+      for (const FrontierPoint& p : st.pts)
+        dominated = dominated || (p.freq >= freq && p.len <= len);
+      EXPECT_TRUE(dominated) << freq << " " << len;
+    }
+    if (round < 100) {  // below the cap: exactly the Pareto-optimal points, nothing looser
+      for (const FrontierPoint& p : st.pts) {
+        bool is_input = false;
+        for (const auto& [freq, len] : pts) is_input = is_input || (p.freq == freq && p.len == len);
+        EXPECT_TRUE(is_input) << p.freq << " " << p.len;
+      }
+    }
+  }
+}
+
+TEST(PostingsTest, ImpactTier_KeepsTheHighPostingsAndBoundsTheRest) {
+  ImpactTier tier;
+  tier.ref_avgdl = 100;
+  tier.cut = 0.5;  // saturation f / (f + 1.2 * (0.25 + 0.75 * D / 100)) >= 0.5
+  std::mt19937 rng(4);
+  std::vector<std::pair<Posting, uint32_t>> high, rest;
+  for (uint32_t doc = 0; doc < 3000; ++doc) {
+    const Posting p{doc, {0, 0, 1 + static_cast<uint32_t>(rng() % 8)}};
+    const uint32_t len = 5 + rng() % 400;
+    tier.Append(p, p.tf[2], len);
+    (tier.Admits(p.tf[2], len) ? high : rest).emplace_back(p, len);
+  }
+  ASSERT_FALSE(high.empty());
+  ASSERT_FALSE(rest.empty());
+  ASSERT_EQ(tier.high.size(), high.size());
+  uint32_t docs[kBlockSize];
+  std::array<uint32_t, 3> tfs[kBlockSize];
+  size_t k = 0;
+  for (size_t b = 0; b < tier.high.blocks().size(); ++b) {
+    const int n = tier.high.DecodeBlock(b, docs, tfs);
+    for (int i = 0; i < n; ++i, ++k) {
+      EXPECT_EQ(docs[i], high[k].first.doc);
+      EXPECT_EQ(tfs[i], high[k].first.tf);
+    }
+  }
+  for (const auto& [p, len] : rest) {
+    EXPECT_LT(Bm25Term(1.0, p.tf[2], len, 100), 0.5);
+    bool dominated = false;
+    for (const FrontierPoint& f : tier.rest.pts)
+      dominated = dominated || (f.freq >= p.tf[2] && f.len <= len);
+    EXPECT_TRUE(dominated);
   }
 }
 
