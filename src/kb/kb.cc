@@ -179,6 +179,7 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::Open(const std::string& da
   ASSIGN_OR_RETURN(kb->node_id_, kb->store_.NodeId());
   ASSIGN_OR_RETURN(uint64_t max_hlc, kb->store_.MaxHlc());
   kb->clock_.AdvanceTo(max_hlc);
+  RETURN_IF_ERROR(kb->DropRebuildLeftovers());
   ASSIGN_OR_RETURN(auto colls, kb->store_.ListCollections());
   for (const auto& c : colls) {
     // A full-text table built by another analyzer version (or ICU major version) cannot be
@@ -364,6 +365,20 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
 
   const auto index_t0 = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> lock(mu_);
+  if (vc) {
+    // An index rebuild may have swapped in another embedder while we embedded: use the
+    // collection's vector state as it is now.
+    if (auto now = vectors_.Get(coll.id); now != vc) {
+      vc = std::move(now);
+      if (vc) {
+        std::vector<std::string> texts;
+        for (const auto& r : rows) texts.push_back(r.text);
+        auto embedded = vectors_.Embed(*vc, texts);
+        if (!embedded.ok()) return embedded.status().WithContext("embedding the document's chunks");
+        vectors = std::move(embedded).value();
+      }
+    }
+  }
   storage::Transaction tx(*db_);
   RETURN_IF_ERROR(tx.Begin());
   PutResult result;
@@ -513,68 +528,6 @@ Result<std::vector<DocumentRow>> KnowledgeBase::ListDocuments(const std::string&
   ASSIGN_OR_RETURN(CollectionRow coll, FindCollection(collection));
   std::lock_guard<std::mutex> lock(mu_);
   return store_.ListDocuments(coll.id, cursor, limit);
-}
-
-Status KnowledgeBase::RebuildIndexes(const std::string& collection,
-                                     const std::string& embedder_spec,
-                                     const std::function<void(size_t, size_t)>& progress) {
-  ASSIGN_OR_RETURN(CollectionRow coll, FindCollection(collection));
-  const std::string spec = embedder_spec.empty() ? coll.embedder : embedder_spec;
-  ASSIGN_OR_RETURN(auto embedder, vectors_.MakeEmbedder(spec));
-  VectorCollection staged;
-  staged.spec = spec;
-  staged.dim = embedder->dim();
-  staged.embedder = std::move(embedder);
-
-  std::vector<std::pair<int64_t, std::string>> chunks;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ASSIGN_OR_RETURN(auto ids, store_.LiveChunkIds(coll.id));
-    ASSIGN_OR_RETURN(auto rows, store_.GetChunksByIds(ids));
-    for (auto& r : rows) chunks.emplace_back(r.id, std::move(r.text));
-  }
-  // Embed everything before touching the database.
-  std::vector<int64_t> ids;
-  std::vector<std::vector<float>> vectors;
-  constexpr size_t kBatch = 256;
-  for (size_t i = 0; i < chunks.size(); i += kBatch) {
-    std::vector<std::string> texts;
-    for (size_t j = i; j < std::min(chunks.size(), i + kBatch); ++j) {
-      ids.push_back(chunks[j].first);
-      texts.push_back(chunks[j].second);
-    }
-    ASSIGN_OR_RETURN(auto batch, vectors_.Embed(staged, texts));
-    for (auto& v : batch) vectors.push_back(std::move(v));
-    if (progress) progress(vectors.size(), chunks.size());
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  storage::Transaction tx(*db_);
-  RETURN_IF_ERROR(tx.Begin());
-  RETURN_IF_ERROR(store_.DeleteCollectionVectors(coll.id));
-  // Chunks deleted while we were embedding have no row any more: skip them.
-  ASSIGN_OR_RETURN(auto live_now, store_.LiveChunkIds(coll.id));
-  std::unordered_set<int64_t> live(live_now.begin(), live_now.end());
-  std::vector<int64_t> keep_ids;
-  std::vector<std::vector<float>> keep_vectors;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (live.count(ids[i])) {
-      keep_ids.push_back(ids[i]);
-      keep_vectors.push_back(std::move(vectors[i]));
-    }
-  }
-  RETURN_IF_ERROR(store_.PutChunkVectors(keep_ids, keep_vectors));
-  RETURN_IF_ERROR(store_.SetCollectionEmbedder(coll.id, spec, static_cast<int>(staged.dim)));
-  RETURN_IF_ERROR(fts_.Rebuild(coll.id));
-  RETURN_IF_ERROR(tx.Commit());
-  coll.embedder = spec;
-  coll.dim = static_cast<int>(staged.dim);
-  // The old snapshot describes the old vectors: drop it before loading. Chunks written after our
-  // list of ids (by a concurrent writer using the old embedder) lost their vector above and are
-  // embedded by Load() (local embedders) or counted as missing (remote ones).
-  vectors_.Drop(coll.id);
-  keywords_.Drop(coll.id);
-  RETURN_IF_ERROR(keywords_.Load(coll.id, *db_));
-  return vectors_.Load(coll, store_);
 }
 
 Status KnowledgeBase::Verify() {

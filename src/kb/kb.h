@@ -21,6 +21,7 @@
 #include <mutex>
 #include <thread>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +63,9 @@ struct KbOptions {
   // and how far ahead of it a received timestamp may be before ApplyChanges rejects it.
   HybridClock::WallFn clock_wall;
   uint64_t max_clock_skew_ms = 60'000;
+  // Chunks per step of an online index rebuild (RebuildIndexes): the KB lock is held for about
+  // the time FTS5 takes to index this many chunks.
+  int rebuild_page_chunks = 128;
 };
 
 struct CreateCollectionRequest {
@@ -241,11 +245,16 @@ class KnowledgeBase {
   // against SQLite (every live chunk indexed, nothing else); DataLoss on failure.
   Status Verify();
 
-  // Rebuilds a collection's indexes from SQLite: the full-text index, and the vector index with
-  // every live chunk re-embedded by `embedder_spec` (or the collection's current embedder when
-  // empty). All vectors are computed first; then one transaction replaces the stored vectors and
-  // records the embedder and dimension, so a failure (embedding server down) changes nothing.
-  // `progress(done, total)` is called as chunks are embedded.
+  // Rebuilds a collection's indexes from SQLite, online (kb_rebuild.cc): the full-text index,
+  // the keyword accelerator, and the vector index with every live chunk re-embedded by
+  // `embedder_spec` (or the collection's current embedder when empty). The new indexes are
+  // built aside while the old ones keep serving searches and writes continue (the KB lock is
+  // taken per page of KbOptions::rebuild_page_chunks); then one short transaction swaps them in
+  // (FTS5 table; stored vectors, embedder and dimension when the embedder changes) and the
+  // in-memory indexes are replaced. A failure (embedding server down, collection deleted)
+  // leaves the old indexes serving; with the collection's own embedder, vectors already
+  // re-embedded stay stored (they are equally valid). FailedPrecondition when a rebuild of the
+  // collection is already running. `progress(done, total)` is called per page, unlocked.
   Status RebuildIndexes(const std::string& collection, const std::string& embedder_spec,
                         const std::function<void(size_t, size_t)>& progress = nullptr);
 
@@ -290,6 +299,8 @@ class KnowledgeBase {
   static Status ApplyToIndex(VectorCollection& vc, const std::vector<int64_t>& removed,
                              const std::vector<int64_t>& added,
                              const std::vector<std::vector<float>>& vectors);
+  // Drops the build-aside tables of rebuilds that did not finish (kb_rebuild.cc). At Open.
+  Status DropRebuildLeftovers();
   struct RemoteWrite;  // kb_sync.cc
   // Classifies `w` against the stored version and, when it wins, writes it. mu_ held, inside
   // a transaction.
@@ -309,6 +320,7 @@ class KnowledgeBase {
   // Background compaction of vector indexes whose tombstones passed the threshold: at most one
   // at a time, joined by the destructor. Searches and writes continue during Compact().
   void MaybeCompact(int64_t collection_id, const std::shared_ptr<VectorCollection>& vc);
+  std::set<int64_t> rebuilding_;  // collections with a RebuildIndexes running; guarded by mu_
   std::mutex compact_mu_;
   std::thread compactor_;           // guarded by compact_mu_
   std::atomic<bool> compacting_{false};

@@ -322,6 +322,10 @@ Status KnowledgeBase::ApplyOneLocked(RemoteWrite& w) {
     for (size_t i = 0; i < rows.size(); ++i) rows[i].ordinal = static_cast<int>(i);
     RETURN_IF_ERROR(store_.InsertChunks(row_id, rows));
     for (const auto& r : rows) w.new_chunk_ids.push_back(r.id);
+    if (auto now = vectors_.Get(w.coll.id); now != w.vc) {
+      w.vc = std::move(now);  // an index rebuild swapped the embedder since step 2
+      w.have_vectors = false;
+    }
     if (w.vc) {
       if (!w.have_vectors) {  // not embedded before the lock (it looked like a losing version)
         std::vector<std::string> texts;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <unordered_set>
+#include <utility>
 
 #include "crypto/encrypted_file.h"
 
@@ -144,6 +145,37 @@ void KeywordSet::Drop(int64_t collection_id) {
   fs::remove(SnapshotPath(collection_id), ec);
 }
 
+void KeywordSet::BeginCapture(int64_t collection_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  captures_[collection_id] = Capture{};
+}
+
+void KeywordSet::SetCaptureWatermark(int64_t collection_id, int64_t watermark) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = captures_.find(collection_id);
+  if (it != captures_.end()) it->second.watermark = watermark;
+}
+
+std::vector<inverted::ChunkText> KeywordSet::TakeCaptured(int64_t collection_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = captures_.find(collection_id);
+  if (it == captures_.end()) return {};
+  return std::exchange(it->second.removed, {});
+}
+
+void KeywordSet::EndCapture(int64_t collection_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  captures_.erase(collection_id);
+}
+
+std::shared_ptr<inverted::KeywordIndex> KeywordSet::Install(
+    int64_t collection_id, std::shared_ptr<inverted::KeywordIndex> ix) {
+  std::error_code ec;
+  fs::remove(SnapshotPath(collection_id), ec);
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::exchange(indexes_[collection_id], std::move(ix));
+}
+
 std::shared_ptr<inverted::KeywordIndex> KeywordSet::Get(int64_t collection_id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = indexes_.find(collection_id);
@@ -154,7 +186,10 @@ Result<std::vector<inverted::ChunkText>> KeywordSet::ReadDocument(storage::Datab
                                                                   int64_t collection_id,
                                                                   int64_t document_row_id) const {
   std::vector<inverted::ChunkText> rows;
-  if (!Get(collection_id)) return rows;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!indexes_.count(collection_id) && !captures_.count(collection_id)) return rows;
+  }
   ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT id, title, headings, body FROM " +
                                          ViewName(collection_id) + " WHERE document_id = ?1"));
   stmt.Bind(1, document_row_id);
@@ -168,6 +203,15 @@ Result<std::vector<inverted::ChunkText>> KeywordSet::ReadDocument(storage::Datab
 
 void KeywordSet::Apply(int64_t collection_id, const std::vector<inverted::ChunkText>& removed,
                        const std::vector<inverted::ChunkText>& added) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto cap = captures_.find(collection_id);
+    if (cap != captures_.end()) {
+      for (const auto& c : removed) {
+        if (c.chunk_id <= cap->second.watermark) cap->second.removed.push_back(c);
+      }
+    }
+  }
   auto ix = Get(collection_id);
   if (!ix || (removed.empty() && added.empty())) return;
   Status s;
@@ -182,7 +226,14 @@ void KeywordSet::Apply(int64_t collection_id, const std::vector<inverted::ChunkT
     Drop(collection_id);
     return;
   }
-  if (ix->NeedsCompaction()) ix->Compact();
+  if (ix->NeedsCompaction()) {
+    // Runs under the KB lock (the caller's write): searches and writes wait for it.
+    const auto t0 = std::chrono::steady_clock::now();
+    ix->Compact();
+    spdlog::info("keyword index of collection {} compacted in {:.0f} ms", collection_id,
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                     .count());
+  }
 }
 
 Status KeywordSet::Verify(int64_t collection_id, storage::Database& db) const {

@@ -71,6 +71,20 @@ class KeywordSet {
   Status SaveSnapshots() const;
   std::string SnapshotPath(int64_t collection_id) const;
 
+  // ---- online rebuilds (KnowledgeBase::RebuildIndexes) ---------------------------------------
+  // While a capture is active for a collection, ReadDocument() returns rows even when the
+  // collection has no accelerator, and Apply() also keeps every removed row whose chunk id is
+  // <= the capture's watermark, for the rebuild to remove from the index it is building (those
+  // rows are already in it; rows above the watermark are read later from SQLite, if still live).
+  void BeginCapture(int64_t collection_id);
+  void SetCaptureWatermark(int64_t collection_id, int64_t watermark);
+  std::vector<inverted::ChunkText> TakeCaptured(int64_t collection_id);
+  void EndCapture(int64_t collection_id);
+  // Replaces the collection's accelerator by `ix` and deletes the old snapshot. Returns the old
+  // one, so the caller can free it outside its locks.
+  std::shared_ptr<inverted::KeywordIndex> Install(int64_t collection_id,
+                                                  std::shared_ptr<inverted::KeywordIndex> ix);
+
  private:
   Status Build(int64_t collection_id, storage::Database& db, inverted::KeywordIndex& ix) const;
 
@@ -78,6 +92,11 @@ class KeywordSet {
   std::shared_ptr<const crypto::DataKey> data_key_;  // set before use; then read-only
   mutable std::mutex mu_;
   std::map<int64_t, std::shared_ptr<inverted::KeywordIndex>> indexes_;  // guarded by mu_
+  struct Capture {
+    int64_t watermark = 0;
+    std::vector<inverted::ChunkText> removed;
+  };
+  std::map<int64_t, Capture> captures_;  // guarded by mu_
 };
 
 }  // namespace deepkb::kb

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <filesystem>
 #include <unordered_set>
+#include <utility>
 
 #include "crypto/encrypted_file.h"
 #include "embed/batching_embedder.h"
@@ -190,6 +191,14 @@ void VectorSet::Drop(int64_t collection_id) {
   }
   std::error_code ec;
   fs::remove(SnapshotPath(collection_id), ec);
+}
+
+std::shared_ptr<VectorCollection> VectorSet::Install(int64_t collection_id,
+                                                     std::shared_ptr<VectorCollection> vc) {
+  std::error_code ec;
+  fs::remove(SnapshotPath(collection_id), ec);
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::exchange(collections_[collection_id], std::move(vc));
 }
 
 std::shared_ptr<VectorCollection> VectorSet::Get(int64_t collection_id) const {

@@ -71,6 +71,12 @@ class VectorSet {
   void Drop(int64_t collection_id);
 
   std::shared_ptr<VectorCollection> Get(int64_t collection_id) const;
+  // Replaces a collection's vector state (after an online rebuild) and deletes the old snapshot.
+  // Returns the old state, so the caller can free it outside its locks.
+  std::shared_ptr<VectorCollection> Install(int64_t collection_id,
+                                            std::shared_ptr<VectorCollection> vc);
+  // An empty index with this set's options.
+  Result<std::unique_ptr<hnsw::HnswIndex>> NewIndex(size_t dim) const;
 
   // Embeds texts with the collection's embedder and validates every vector (dimension, finite,
   // non-zero). No locks needed.
@@ -87,7 +93,6 @@ class VectorSet {
   void SetDataKey(std::shared_ptr<const crypto::DataKey> key) { data_key_ = std::move(key); }
 
  private:
-  Result<std::unique_ptr<hnsw::HnswIndex>> NewIndex(size_t dim) const;
   Result<std::unique_ptr<embed::Embedder>> CreateEmbedder(const std::string& spec) const;
 
   Result<hnsw::LoadedSnapshot> LoadSnapshotFile(int64_t collection_id) const;

@@ -29,6 +29,9 @@ std::string TableName(int64_t collection_id) {
 std::string ViewName(int64_t collection_id) {
   return "fts_src_" + std::to_string(collection_id);
 }
+std::string ShadowName(int64_t collection_id) {
+  return "fts_" + std::to_string(collection_id) + "_rebuild";
+}
 
 Status CheckId(int64_t collection_id) {
   if (collection_id <= 0) {
@@ -47,10 +50,12 @@ Status MissingTableHint(const Status& s, int64_t collection_id) {
   return s;
 }
 
-std::string CreateTableSql(int64_t collection_id) {
-  return "CREATE VIRTUAL TABLE IF NOT EXISTS " + TableName(collection_id) +
-         " USING fts5(title, headings, body, content='" + ViewName(collection_id) +
+std::string CreateTableSql(int64_t collection_id, const std::string& name) {
+  return "CREATE VIRTUAL TABLE IF NOT EXISTS " + name + " USING fts5(title, headings, body, content='" + ViewName(collection_id) +
          "', content_rowid='id', tokenize='deepkb " + AnalyzerStamp() + "', detail=full)";
+}
+std::string CreateTableSql(int64_t collection_id) {
+  return CreateTableSql(collection_id, TableName(collection_id));
 }
 
 std::string StampName(const std::string& stamp) {
@@ -123,6 +128,8 @@ Status FtsIndex::DropForCollection(int64_t collection_id) {
   // Dropping an FTS5 table connects to it first, which needs the tokenizer.
   RETURN_IF_ERROR(EnsureTokenizer());
   current_analyzer_.erase(collection_id);
+  shadows_.erase(collection_id);
+  RETURN_IF_ERROR(db_.Exec("DROP TABLE IF EXISTS " + ShadowName(collection_id)));
   RETURN_IF_ERROR(db_.Exec("DROP TABLE IF EXISTS " + TableName(collection_id)));
   RETURN_IF_ERROR(db_.Exec("DROP VIEW IF EXISTS " + ViewName(collection_id)));
   return Status::Ok();
@@ -138,7 +145,8 @@ Status FtsIndex::IndexDocument(int64_t collection_id, int64_t document_row_id) {
                           ViewName(collection_id) + " WHERE document_id = ?1");
   if (!stmt.ok()) return MissingTableHint(stmt.status(), collection_id);
   stmt->Bind(1, document_row_id);
-  return stmt->Run();
+  RETURN_IF_ERROR(stmt->Run());
+  return WriteShadow(collection_id, document_row_id, /*remove=*/false);
 }
 
 Status FtsIndex::UnindexDocument(int64_t collection_id, int64_t document_row_id) {
@@ -152,7 +160,113 @@ Status FtsIndex::UnindexDocument(int64_t collection_id, int64_t document_row_id)
                           ViewName(collection_id) + " WHERE document_id = ?1");
   if (!stmt.ok()) return MissingTableHint(stmt.status(), collection_id);
   stmt->Bind(1, document_row_id);
-  return stmt->Run();
+  RETURN_IF_ERROR(stmt->Run());
+  return WriteShadow(collection_id, document_row_id, /*remove=*/true);
+}
+
+Status FtsIndex::WriteShadow(int64_t collection_id, int64_t document_row_id, bool remove) {
+  auto it = shadows_.find(collection_id);
+  if (it == shadows_.end() || it->second == 0) return Status::Ok();
+  const std::string shadow = ShadowName(collection_id);
+  ASSIGN_OR_RETURN(auto stmt,
+                   db_.Prepare("INSERT INTO " + shadow + "(" +
+                               (remove ? shadow + ", rowid" : std::string("rowid")) +
+                               ", title, headings, body) SELECT " +
+                               (remove ? "'delete', " : "") + "id, title, headings, body FROM " +
+                               ViewName(collection_id) + " WHERE document_id = ?1 AND id <= ?2"));
+  stmt.Bind(1, document_row_id).Bind(2, it->second);
+  return stmt.Run().WithContext("maintaining the full-text index being rebuilt");
+}
+
+Status FtsIndex::BeginShadow(int64_t collection_id) {
+  RETURN_IF_ERROR(CheckId(collection_id));
+  RETURN_IF_ERROR(EnsureTokenizer());
+  shadows_.erase(collection_id);
+  const std::string shadow = ShadowName(collection_id);
+  RETURN_IF_ERROR(db_.Exec("DROP TABLE IF EXISTS " + shadow));
+  RETURN_IF_ERROR(db_.Exec(CreateTableSql(collection_id, shadow)));
+  shadows_[collection_id] = 0;
+  return Status::Ok();
+}
+
+Result<std::vector<ContentRow>> FtsIndex::ShadowAdvance(int64_t collection_id, int limit) {
+  auto it = shadows_.find(collection_id);
+  if (it == shadows_.end()) {
+    return FailedPreconditionError("no full-text rebuild is in progress for collection " +
+                                   std::to_string(collection_id));
+  }
+  RETURN_IF_ERROR(EnsureTokenizer());
+  // Chunks drive the scan in id order (CROSS JOIN keeps that order): each page costs its own
+  // rows, not a scan of the collection.
+  ASSIGN_OR_RETURN(
+      auto scan,
+      db_.Prepare("SELECT c.id, d.title, c.heading_path, c.text FROM chunks c CROSS JOIN "
+                  "documents d ON d.id = c.document_id WHERE c.id > ?1 AND d.collection_id = " +
+                  std::to_string(collection_id) + " AND d.deleted = 0 ORDER BY c.id LIMIT ?2"));
+  scan.Bind(1, it->second).Bind(2, static_cast<int64_t>(limit));
+  std::vector<ContentRow> rows;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, scan.Step());
+    if (!row) break;
+    rows.push_back(ContentRow{scan.ColumnInt(0), scan.ColumnText(1), scan.ColumnText(2),
+                              scan.ColumnText(3)});
+  }
+  const std::string shadow = ShadowName(collection_id);
+  ASSIGN_OR_RETURN(auto insert, db_.Prepare("INSERT INTO " + shadow +
+                                            "(rowid, title, headings, body) VALUES(?1, ?2, ?3, ?4)"));
+  for (const ContentRow& r : rows) {
+    insert.Reset();
+    insert.Bind(1, r.id).Bind(2, r.title).Bind(3, r.headings).Bind(4, r.body);
+    RETURN_IF_ERROR(insert.Run());
+  }
+  return rows;
+}
+
+void FtsIndex::SetShadowWatermark(int64_t collection_id, int64_t watermark) {
+  auto it = shadows_.find(collection_id);
+  if (it != shadows_.end()) it->second = watermark;
+}
+
+Status FtsIndex::SwapShadow(int64_t collection_id) {
+  if (!shadows_.count(collection_id)) {
+    return FailedPreconditionError("no full-text rebuild is in progress for collection " +
+                                   std::to_string(collection_id));
+  }
+  RETURN_IF_ERROR(EnsureTokenizer());
+  const std::string table = TableName(collection_id);
+  RETURN_IF_ERROR(db_.Exec("DROP TABLE IF EXISTS " + table));
+  RETURN_IF_ERROR(db_.Exec("ALTER TABLE " + ShadowName(collection_id) + " RENAME TO " + table));
+  shadows_.erase(collection_id);
+  current_analyzer_.erase(collection_id);
+  return Status::Ok();
+}
+
+Status FtsIndex::AbortShadow(int64_t collection_id) {
+  shadows_.erase(collection_id);
+  RETURN_IF_ERROR(EnsureTokenizer());
+  return db_.Exec("DROP TABLE IF EXISTS " + ShadowName(collection_id));
+}
+
+Result<int> FtsIndex::DropLeftoverShadows() {
+  RETURN_IF_ERROR(EnsureTokenizer());
+  std::vector<std::string> names;
+  {
+    ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                            "AND name GLOB 'fts_[0-9]*_rebuild' AND sql LIKE "
+                                            "'CREATE VIRTUAL TABLE%'"));
+    while (true) {
+      ASSIGN_OR_RETURN(const bool row, stmt.Step());
+      if (!row) break;
+      names.push_back(stmt.ColumnText(0));
+    }
+  }
+  for (const std::string& n : names) {
+    // Only names we make (digits between the fixed parts) reach the DDL.
+    const std::string digits = n.substr(4, n.size() - 4 - 8);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    RETURN_IF_ERROR(db_.Exec("DROP TABLE " + n));
+  }
+  return static_cast<int>(names.size());
 }
 
 Result<std::vector<FtsHit>> FtsIndex::Search(int64_t collection_id, const MatchQuery& query,

@@ -38,6 +38,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -52,6 +53,14 @@ struct FieldWeights {
   double title = 4.0;
   double headings = 2.0;
   double body = 1.0;
+};
+
+// A row of a collection's content view (fts_src_N), as ShadowAdvance() indexed it.
+struct ContentRow {
+  int64_t id = 0;  // chunk id (the FTS rowid)
+  std::string title;
+  std::string headings;
+  std::string body;
 };
 
 struct FtsHit {
@@ -91,6 +100,29 @@ class FtsIndex {
   // NotFound when the table does not exist.
   Result<std::string> TableAnalyzerStamp(int64_t collection_id);
 
+  // ---- build-aside ("shadow") tables for online rebuilds --------------------------------------
+  // fts_N_rebuild has fts_N's definition with the current analyzer and is filled in id order by
+  // ShadowAdvance(), in short transactions, while fts_N keeps serving. Invariant: the shadow
+  // holds exactly the content view's rows with id <= its watermark. Writes keep it: while a
+  // shadow exists, IndexDocument()/UnindexDocument() apply the same change to it for rows with
+  // id <= the watermark (rows above it are picked up by later ShadowAdvance() calls; chunk ids
+  // are never reused, so new chunks always lie above it). SwapShadow() replaces fts_N by it.
+  //
+  // Creates an empty shadow (dropping a leftover one), watermark 0.
+  Status BeginShadow(int64_t collection_id);
+  // Indexes the next content rows (id > the watermark, ascending, at most `limit`) into the
+  // shadow and returns them; run it inside the caller's transaction and, once that committed,
+  // SetShadowWatermark(id of the last row).
+  Result<std::vector<ContentRow>> ShadowAdvance(int64_t collection_id, int limit);
+  void SetShadowWatermark(int64_t collection_id, int64_t watermark);
+  // Drops fts_N and renames the shadow to fts_N (inside the caller's transaction; the shadow
+  // state is forgotten, so call AbortShadow() if that transaction does not commit).
+  Status SwapShadow(int64_t collection_id);
+  // Drops the shadow (if any) and forgets it.
+  Status AbortShadow(int64_t collection_id);
+  // Drops every shadow table left in the database by a rebuild that did not finish (a crash).
+  Result<int> DropLeftoverShadows();
+
  private:
   Status EnsureTokenizer();
   // Ok when the table's stamp is AnalyzerStamp(); FailedPrecondition otherwise.
@@ -98,8 +130,13 @@ class FtsIndex {
 
   storage::Database& db_;
   bool tokenizer_ready_ = false;  // RegisterFts5Tokenizer succeeded on db_
+  // Applies a document's index/unindex to the shadow (if any), rows with id <= the watermark.
+  Status WriteShadow(int64_t collection_id, int64_t document_row_id, bool remove);
+
   // Collections whose table carries the current stamp (DDL read once per table).
   std::unordered_set<int64_t> current_analyzer_;
+  // Collections with a shadow table → its watermark.
+  std::unordered_map<int64_t, int64_t> shadows_;
 };
 
 }  // namespace deepkb::fulltext
