@@ -4,10 +4,16 @@
 // overlapping set of documents in two collections, random pairwise syncs (push, pull, both),
 // interrupted syncs (a session stopped after a page or two; a connection cut mid-answer by
 // CuttingProxy, which for a push means after the peer applied and before the checkpoint), clock
-// skew within the bound, and timestamps beyond the bound that must be rejected and not adopted.
-// After a final full round every node has the same StateHash, a second round applies nothing,
-// and every document is the last-writer-wins winner computed here from the log of every write
-// (max by hlc, node_id, content_hash).
+// skew within the bound, timestamps beyond the bound that must be rejected and not adopted, and
+// tombstone purges (a random horizon of 0-100 ms of simulated time; a session whose checkpoint
+// falls behind a horizon is rerun in full, as an operator would). The final rounds are full
+// `both` sessions over the cycle node0<-node1<-node2<-node0: after two of them every node has
+// the same StateHash and the same horizon (purged_hlc), so a further round would change
+// nothing. Every
+// document a node holds is the last-writer-wins winner computed here from the log of every
+// write (max by hlc, node_id, content_hash); a deleted winner is live nowhere; a live winner
+// above the horizon is on every node (one at or below it may have been pruned everywhere: a
+// full pull removes what a source that purged past it does not have, docs/sync.md).
 //
 //   DEEPKB_SYNC_SEEDS=N   run N scenarios (default 300, about 30 s on 2 cores)
 //   DEEPKB_SYNC_SEED=S    run only scenario S (a failure prints its seed and op log)
@@ -24,6 +30,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -119,7 +126,8 @@ struct Write {
 // Totals over all scenarios, printed at the end so the coverage is visible.
 struct Stats {
   int64_t scenarios = 0, writes = 0, deletes = 0, unchanged = 0, syncs = 0, paged = 0, cut = 0,
-          cut_failed = 0, rogue = 0, hlc_ties = 0, conflicts = 0;
+          cut_failed = 0, rogue = 0, hlc_ties = 0, conflicts = 0, purges = 0, purged = 0,
+          resyncs = 0, pruned = 0, pruned_winners = 0;
 };
 
 class Scenario {
@@ -153,8 +161,10 @@ class Scenario {
       std::string err;
       if (what < 55) {
         err = RandomWrite(Uniform(0, 2), 0);
-      } else if (what < 90) {
+      } else if (what < 88) {
         err = RandomSync();
+      } else if (what < 91) {
+        err = Purge(Uniform(0, 2));
       } else if (what < 96) {
         const int n = Uniform(0, 2);
         if (!tie_mode_) nodes_[n]->skew = Skew();
@@ -234,8 +244,10 @@ class Scenario {
     return "";
   }
 
+  // One session; a checkpoint behind a tombstone horizon (FailedPrecondition, "full resync")
+  // is answered with a full session, as the message tells an operator to do.
   Result<sync::SyncReport> Sync(int a, int b, sync::Direction d, const std::string& url,
-                                int batch, int max_pages) {
+                                int batch, int max_pages, bool full = false) {
     sync::SyncOptions o;
     o.peer.url = url;
     o.peer.api_key = nodes_[b]->writer;
@@ -243,8 +255,32 @@ class Scenario {
     o.direction = d;
     o.batch = batch;
     o.max_pages = max_pages;
+    o.full = full;
     ++stats_.syncs;
-    return sync::SyncOnce(*nodes_[a]->kb, o);
+    auto r = sync::SyncOnce(*nodes_[a]->kb, o);
+    if (!full && !r.ok() && r.status().code() == StatusCode::kFailedPrecondition &&
+        r.status().message().find("full resync") != std::string::npos) {
+      Note("  behind a tombstone horizon: full resync");
+      ++stats_.resyncs;
+      ++stats_.syncs;
+      o.full = true;
+      r = sync::SyncOnce(*nodes_[a]->kb, o);
+    }
+    if (r.ok()) stats_.pruned += r->pull.pruned;
+    return r;
+  }
+
+  // Node n purges its tombstones older than a random horizon (0-100 ms of its own clock).
+  std::string Purge(int n) {
+    const int64_t horizon = Uniform(0, 100);
+    auto r = nodes_[n]->kb->TombstonePurge(horizon);
+    if (!r.ok()) return "purge node" + std::to_string(n) + ": " + r.status().ToString();
+    ++stats_.purges;
+    stats_.purged += r->documents;
+    Note("purge node" + std::to_string(n) + " horizon " + std::to_string(horizon) + " ms: " +
+         std::to_string(r->documents) + " tombstones, purged_hlc=" +
+         std::to_string(nodes_[n]->kb->PurgedHlc().value()));
+    return "";
   }
 
   std::string RandomSync() {
@@ -266,7 +302,8 @@ class Scenario {
       if (!r.ok()) return what + ": " + r.status().ToString();
       stats_.conflicts += r->pull.conflicts + r->push.conflicts;
       Note(what + ": pull applied " + std::to_string(r->pull.applied) + ", push applied " +
-           std::to_string(r->push.applied));
+           std::to_string(r->push.applied) +
+           (r->pull.pruned ? ", pruned " + std::to_string(r->pull.pruned) : ""));
       return "";
     }
     const size_t budget = static_cast<size_t>(Uniform(100, 8000));
@@ -314,26 +351,42 @@ class Scenario {
     return RandomWrite(n, rogue);
   }
 
-  // Two full rounds over the triangle: the first converges, the second must apply nothing.
+  // Two rounds of full `both` sessions over the cycle (each node pulls from the next, so every
+  // purge horizon reaches every node and every pull prunes). After them the nodes hold the same
+  // rows and the same horizon, so a further round could neither apply nor prune anything.
   std::string Converge() {
-    const std::pair<int, int> pairs[] = {{0, 1}, {1, 2}, {0, 2}};
+    const std::pair<int, int> pairs[] = {{0, 1}, {1, 2}, {2, 0}};
     for (int round = 0; round < 2; ++round) {
       for (auto [a, b] : pairs) {
-        auto r = Sync(a, b, sync::Direction::kBoth, nodes_[b]->url(), 200, 0);
+        auto r = Sync(a, b, sync::Direction::kBoth, nodes_[b]->url(), 200, 0, /*full=*/true);
         if (!r.ok()) return "final sync: " + r.status().ToString();
         const int64_t applied = r->pull.applied + r->push.applied;
         Note("final round " + std::to_string(round) + " node" + std::to_string(a) + "<->node" +
-             std::to_string(b) + ": applied " + std::to_string(applied));
-        if (round == 1 && applied != 0) {
-          return "a second full round applied " + std::to_string(applied) + " versions";
-        }
+             std::to_string(b) + ": applied " + std::to_string(applied) + ", pruned " +
+             std::to_string(r->pull.pruned));
         if (!r->pull.complete || !r->push.complete) return "final sync did not complete";
+      }
+      // Without a horizon anywhere nothing waits for one to travel: one round converges.
+      if (round == 0 && std::all_of(nodes_.begin(), nodes_.end(), [](const auto& n) {
+            return n->kb->PurgedHlc().value() == 0;
+          })) {
+        for (size_t i = 1; i < nodes_.size(); ++i) {
+          if (nodes_[i]->kb->StateHash().value() != nodes_[0]->kb->StateHash().value()) {
+            return "no purges, yet one full round left node" + std::to_string(i) +
+                   " different from node0";
+          }
+        }
       }
     }
     const std::string hash = nodes_[0]->kb->StateHash().value();
+    const uint64_t horizon = nodes_[0]->kb->PurgedHlc().value();
     for (size_t i = 1; i < nodes_.size(); ++i) {
       if (nodes_[i]->kb->StateHash().value() != hash) {
         return "state hash of node" + std::to_string(i) + " differs from node0";
+      }
+      if (nodes_[i]->kb->PurgedHlc().value() != horizon) {
+        return "node" + std::to_string(i) + " did not adopt the highest tombstone horizon " +
+               std::to_string(horizon);
       }
     }
     // The independent last-writer-wins winner of every document ever written.
@@ -352,6 +405,12 @@ class Scenario {
         auto d = nodes_[i]->kb->GetDocument(key.first, key.second);
         if (w->deleted) {
           if (d.ok()) return where + ": live, but the winner is the delete at hlc " + std::to_string(w->hlc);
+          continue;
+        }
+        // At or below the horizon a live winner may be gone everywhere (equal hashes): pruned
+        // where a source that purged past it did not have it, refused where it had no row.
+        if (!d.ok() && w->hlc <= horizon) {
+          if (i == 0) ++stats_.pruned_winners;
           continue;
         }
         ++live;
@@ -413,16 +472,21 @@ TEST(SyncProperty, RandomScenariosConvergeToTheLastWriterWins) {
     }
   }
   std::printf("%lld scenarios in %.1f s: %lld writes (%lld deletes, %lld unchanged puts), "
-              "%lld syncs (%lld stopped after pages, %lld through a cutting proxy, %lld cut), "
+              "%lld syncs (%lld stopped after pages, %lld through a cutting proxy, %lld cut, "
+              "%lld rerun in full behind a horizon), "
               "%lld rogue timestamps rejected, %lld equal-HLC writes from different nodes, "
-              "%lld conflicts recorded\n",
+              "%lld conflicts recorded, %lld purges (%lld tombstones), %lld documents pruned by "
+              "full pulls, %lld live winners at or below the horizon gone everywhere\n",
               static_cast<long long>(stats.scenarios),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
               static_cast<long long>(stats.writes), static_cast<long long>(stats.deletes),
               static_cast<long long>(stats.unchanged), static_cast<long long>(stats.syncs),
               static_cast<long long>(stats.paged), static_cast<long long>(stats.cut),
-              static_cast<long long>(stats.cut_failed), static_cast<long long>(stats.rogue),
-              static_cast<long long>(stats.hlc_ties), static_cast<long long>(stats.conflicts));
+              static_cast<long long>(stats.cut_failed), static_cast<long long>(stats.resyncs),
+              static_cast<long long>(stats.rogue),
+              static_cast<long long>(stats.hlc_ties), static_cast<long long>(stats.conflicts),
+              static_cast<long long>(stats.purges), static_cast<long long>(stats.purged),
+              static_cast<long long>(stats.pruned), static_cast<long long>(stats.pruned_winners));
 }
 
 // `deepkb serve` as a child process on `dir` (fresh port each start), stopped with SIGKILL.

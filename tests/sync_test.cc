@@ -169,6 +169,194 @@ TEST_F(SyncTest, PeerBehindTheTombstoneHorizonIsToldToResync) {
   EXPECT_TRUE(B().kb().GetDocument("c", "z").ok());
 }
 
+// Issue 6's last gap: a full pull removes, on the receiver, what the source deleted and purged
+// (its feed no longer carries the tombstone), so the two nodes end up equal; the receiver adopts
+// the source's horizon, so a third node cannot bring the document back to it.
+TEST_F(SyncTest, FullPullRemovesDocumentsTheSourceDeletedAndPurged) {
+  Put(A(), "x", "xylophone lessons, deleted later");
+  Put(A(), "y", "to keep");
+  Put(A(), "z", "also kept");
+  ASSERT_TRUE(Sync(B(), A(), sync::Direction::kPull).ok());  // the first sync: a full one
+  ASSERT_TRUE(Sync(C(), A(), sync::Direction::kPull).ok());  // a third node with x too
+  ASSERT_TRUE(B().kb().GetDocument("c", "x").ok());
+  ASSERT_TRUE(A().kb().DeleteDocument("c", "x").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(A().kb().TombstonePurge(0)->documents, 1);
+  const uint64_t horizon = A().kb().PurgedHlc().value();
+  ASSERT_GT(horizon, 0u);
+  // The horizon travels in /v1/sync/info as a decimal string, like every HLC.
+  const json info = json::parse(A().srv->Client(A().writer).Get("/v1/sync/info")->body);
+  EXPECT_EQ(info["purged_hlc"], std::to_string(horizon));
+  EXPECT_EQ(info["purged_through_seq"], 4);
+
+  auto r = Sync(B(), A().url(), A().writer, sync::Direction::kPull, 2, 0, /*full=*/true);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->pull.complete);
+  EXPECT_EQ(r->pull.pruned, 1);
+  EXPECT_EQ(r->pull.pruned_ids, std::vector<std::string>{"c/x"});
+  EXPECT_EQ(sync::ReportToJson(*r)["pull"]["pruned"], 1);
+  EXPECT_EQ(B().kb().GetDocument("c", "x").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Hash(A()), Hash(B()));
+  EXPECT_EQ(B().kb().PurgedHlc().value(), horizon);
+  EXPECT_TRUE(
+      B().kb().Search({.collection = "c", .query = "xylophone", .mode = "keyword"})->hits.empty());
+  EXPECT_TRUE(B().kb().Verify().ok());
+
+  // C still has x; pushing it to B is refused by the adopted horizon (as A refuses it).
+  r = Sync(C(), B().url(), B().writer, sync::Direction::kPush, 200, 0, /*full=*/true);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->push.rejected, 1);
+  EXPECT_EQ(Hash(A()), Hash(B()));
+  // C's own full pull from B removes it there too: the horizon passes on with the prune.
+  r = Sync(C(), B().url(), B().writer, sync::Direction::kPull, 200, 0, /*full=*/true);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->pull.pruned, 1);
+  EXPECT_EQ(Hash(C()), Hash(A()));
+  // Nothing left to do: another full pull prunes nothing.
+  r = Sync(B(), A().url(), A().writer, sync::Direction::kPull, 200, 0, /*full=*/true);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->pull.pruned, 0);
+}
+
+// Only versions at or below the source's horizon that its feed lacked go, and only in the
+// collections the session pulled: a document written here after the horizon and never sent
+// stays (a later push delivers it), one in a collection the session did not cover stays.
+TEST_F(SyncTest, FullPullPrunesOnlyTheCoveredCollectionsAndVersionsAtOrBelowTheHorizon) {
+  ASSERT_TRUE(A().kb().CreateCollection({.name = "other"}).ok());
+  Put(A(), "x", "deleted and purged on A");
+  ASSERT_TRUE(Sync(B(), A(), sync::Direction::kPull).ok());  // creates "other" on B too
+  Put(B(), "never-sent-old", "written on B before A's horizon, never sent");
+  Put(B(), "o1", "in a collection A's scoped key does not cover", "other");
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));  // A's delete stamps later
+  ASSERT_TRUE(A().kb().DeleteDocument("c", "x").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(A().kb().TombstonePurge(0)->documents, 1);
+  Put(B(), "never-sent-new", "written on B after A's horizon, never sent");
+  ASSERT_GT(B().kb().GetDocument("c", "never-sent-new")->version, A().kb().PurgedHlc().value());
+
+  // A's key scoped to "c": the session covers "c" only.
+  auto r = Sync(B(), A().url(), A().scoped, sync::Direction::kPull, 200, 0, /*full=*/true);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->pull.pruned, 2);
+  EXPECT_EQ(B().kb().GetDocument("c", "x").status().code(), StatusCode::kNotFound);
+  // Older than A's horizon and never on A: A refuses it (its apply rule), so it goes here too.
+  EXPECT_EQ(B().kb().GetDocument("c", "never-sent-old").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(B().kb().GetDocument("c", "never-sent-new").ok());
+  EXPECT_TRUE(B().kb().GetDocument("other", "o1").ok());
+  // An explicit --collection list covers only those collections as well.
+  sync::SyncOptions o;
+  o.peer.url = A().url();
+  o.peer.api_key = A().writer;
+  o.direction = sync::Direction::kPull;
+  o.collections = {"c"};
+  o.full = true;
+  auto only_c = sync::SyncOnce(B().kb(), o);
+  ASSERT_TRUE(only_c.ok()) << only_c.status().ToString();
+  EXPECT_EQ(only_c->pull.pruned, 0);
+  EXPECT_TRUE(B().kb().GetDocument("other", "o1").ok());
+  // The push then delivers the new document; A accepts it (above its horizon).
+  r = Sync(B(), A(), sync::Direction::kPush);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(A().kb().GetDocument("c", "never-sent-new").ok());
+  EXPECT_EQ(A().kb().StateHash({"c"}).value(), B().kb().StateHash({"c"}).value());
+}
+
+// Only a complete feed proves that a document is absent: a full pull cut mid-feed, or stopped
+// after some pages, removes nothing and adopts no horizon.
+TEST_F(SyncTest, InterruptedFullPullPrunesNothing) {
+  for (int i = 0; i < 12; ++i) Put(A(), "d" + std::to_string(i), "document " + std::to_string(i));
+  Put(A(), "x", "deleted and purged on A");
+  ASSERT_TRUE(Sync(B(), A(), sync::Direction::kPull).ok());
+  ASSERT_TRUE(A().kb().DeleteDocument("c", "x").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(A().kb().TombstonePurge(0)->documents, 1);
+  // How many answer bytes a whole full pull takes (C pulls through a counting proxy).
+  size_t total = 0;
+  {
+    CuttingProxy counter(A().srv->port(), SIZE_MAX);
+    ASSERT_TRUE(Sync(C(), counter.url(), A().writer, sync::Direction::kPull, 2).ok());
+    total = counter.bytes_down();
+  }
+  ASSERT_GT(total, 0u);
+  sync::SyncOptions o;
+  o.peer.url = A().url();
+  o.peer.api_key = A().writer;
+  o.peer.timeout_seconds = 10;
+  o.direction = sync::Direction::kPull;
+  o.batch = 2;
+  o.full = true;
+  {
+    CuttingProxy proxy(A().srv->port(), total / 2);
+    sync::SyncOptions cut = o;
+    cut.peer.url = proxy.url();
+    sync::SyncReport report;
+    const Status s = sync::SyncOnce(B().kb(), cut, report);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+    EXPECT_GT(report.pull.pages, 0) << "the cut should land mid-feed";
+    EXPECT_FALSE(report.pull.complete);
+    EXPECT_EQ(report.pull.pruned, 0);
+  }
+  EXPECT_TRUE(B().kb().GetDocument("c", "x").ok());
+  EXPECT_EQ(B().kb().PurgedHlc().value(), 0u);
+  sync::SyncOptions paged = o;
+  paged.max_pages = 2;
+  auto r = sync::SyncOnce(B().kb(), paged);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->pull.complete);
+  EXPECT_EQ(r->pull.pruned, 0);
+  EXPECT_TRUE(B().kb().GetDocument("c", "x").ok());
+  EXPECT_EQ(B().kb().PurgedHlc().value(), 0u);
+  // The whole feed (asked of B's server, as `deepkb sync --server ... --full` does): now x goes,
+  // and the report says so.
+  auto run = B().srv->Client(B().admin).Post(
+      "/v1/sync/run",
+      json{{"peer", A().url()}, {"peer_key", A().writer}, {"direction", "pull"}, {"full", true}}
+          .dump(),
+      "application/json");
+  ASSERT_EQ(run->status, 200) << run->body;
+  const json report = json::parse(run->body);
+  EXPECT_EQ(report["pull"]["pruned"], 1);
+  EXPECT_EQ(report["pull"]["pruned_ids"], json::array({"c/x"}));
+  EXPECT_EQ(B().kb().GetDocument("c", "x").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Hash(A()), Hash(B()));
+}
+
+// direction both: the pull (with its prune) and the push leave both nodes with the same rows.
+TEST_F(SyncTest, FullBothAfterAPurgeLeavesEqualNodes) {
+  Put(A(), "x", "deleted and purged on A");
+  Put(A(), "y", "kept");
+  ASSERT_TRUE(Sync(B(), A(), sync::Direction::kPull).ok());
+  Put(B(), "b-old", "written on B before A's horizon, never sent");
+  ASSERT_TRUE(B().kb().DeleteDocument("c", "y").ok());        // a delete A has not seen yet
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));  // A's delete stamps later
+  ASSERT_TRUE(A().kb().DeleteDocument("c", "x").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(A().kb().TombstonePurge(0)->documents, 1);
+  Put(B(), "b-new", "written on B after A's horizon");
+  Put(A(), "a-new", "written on A after its purge");
+  auto r = Sync(B(), A().url(), A().writer, sync::Direction::kBoth, 200, 0, /*full=*/true);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->pull.pruned, 2);  // x, b-old
+  EXPECT_EQ(r->push.rejected, 0) << "pruned before the push: nothing A would refuse is sent";
+  EXPECT_EQ(Hash(A()), Hash(B()));
+  EXPECT_TRUE(A().kb().GetDocument("c", "b-new").ok());
+  EXPECT_EQ(A().kb().GetDocument("c", "y").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(B().kb().GetDocument("c", "a-new").ok());
+  for (const char* id : {"x", "b-old"}) {
+    EXPECT_EQ(A().kb().GetDocument("c", id).status().code(), StatusCode::kNotFound) << id;
+    EXPECT_EQ(B().kb().GetDocument("c", id).status().code(), StatusCode::kNotFound) << id;
+  }
+  // Both agree: an incremental round changes nothing, and A pruning from B finds nothing.
+  r = Sync(B(), A(), sync::Direction::kBoth);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->pull.applied + r->push.applied + r->pull.pruned, 0);
+  r = Sync(A(), B().url(), B().writer, sync::Direction::kBoth, 200, 0, /*full=*/true);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->pull.applied + r->push.applied + r->pull.pruned, 0);
+  EXPECT_EQ(Hash(A()), Hash(B()));
+}
+
 std::string Gzip(const std::string& in) {
   z_stream zs{};
   deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);

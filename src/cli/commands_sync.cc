@@ -66,6 +66,16 @@ void PrintDirection(const char* name, const nlohmann::json& d) {
             << d["rejected"] << "), checkpoint " << d["from_seq"] << " → " << d["to_seq"] << ", "
             << d["bytes"] << " bytes\n";
   for (const auto& r : d["rejections"]) std::cout << "  rejected " << r.get<std::string>() << "\n";
+  // A complete full pull removes what the peer deleted beyond its tombstone horizon.
+  if (d.value("pruned", 0) > 0) {
+    std::cout << "  pruned " << d["pruned"] << (d["pruned"] == 1 ? " document" : " documents")
+              << " the peer deleted beyond its tombstone horizon";
+    const auto& ids = d["pruned_ids"];
+    for (size_t i = 0; i < ids.size(); ++i) {
+      std::cout << (i ? ", " : ": ") << ids[i].get<std::string>();
+    }
+    std::cout << (d["pruned"].get<int64_t>() > static_cast<int64_t>(ids.size()) ? ", ...\n" : "\n");
+  }
 }
 
 }  // namespace
@@ -80,7 +90,8 @@ void RegisterSyncCommand(CLI::App& app, GlobalOptions& g, int* exit_code) {
   s->add_option("--collection", a->collections, "only these collections (repeatable)");
   s->add_flag("--full", a->full,
               "start from the beginning of the feed (needed once a checkpoint is behind the "
-              "peer's tombstone horizon)");
+              "peer's tombstone horizon); a complete full pull also removes documents the peer "
+              "deleted beyond its horizon (docs/sync.md)");
   s->add_option("--ca-file", a->ca_file, "PEM bundle to verify an https peer");
   s->add_option("--client-cert", a->client_cert,
                 "PEM client certificate for a peer that requires one (--tls-client-ca)");

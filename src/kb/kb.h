@@ -203,6 +203,13 @@ struct ApplyResult {
   bool retry = false;
 };
 
+// What KnowledgeBase::PruneAbsentFromSource removed.
+struct PruneResult {
+  int64_t documents = 0;   // document rows removed (live documents and tombstones)
+  int64_t tombstones = 0;  // of which tombstones
+  std::vector<std::string> examples;  // "collection/doc_id" of the first 10
+};
+
 // The last-writer-wins order of versions: higher hlc, then higher node id, then higher content
 // hash (a live version beats a tombstone's "" at equal hlc and node). Every node agrees.
 bool LwwLess(uint64_t hlc_a, const std::string& node_a, const std::string& hash_a,
@@ -272,11 +279,33 @@ class KnowledgeBase {
   // Removes tombstones older than `horizon_ms` (by their HLC time) with their change rows and
   // advances purged_through_seq.
   Result<storage::PurgeResult> TombstonePurge(int64_t horizon_ms);
+  // The last step of a complete full pull from a source whose tombstone horizon is
+  // `source_purged_hlc` (docs/sync.md "Full resync and the horizon"). First adopts that horizon:
+  // the clock observes it and purged_hlc becomes max(own, source's), so versions at or below it
+  // are refused here from now on as they are on the source. Then removes from `collections`
+  // every document row, live or tombstone, whose version's hlc is <= source_purged_hlc and for
+  // which `in_feed(collection, doc_id)` is false (the source's full feed did not carry it: the
+  // source has no row and would refuse that version). A removal leaves no tombstone and no
+  // change row: the document row, its chunks, vectors, full-text and keyword entries, and its
+  // change rows go, and purged_through_seq moves past the removed change rows (as
+  // TombstonePurge does), so peers whose checkpoint is behind them resync in full. One
+  // transaction per `batch` documents; the in-memory indexes follow each commit. Collections
+  // this node lacks are skipped. Errors: FailedPrecondition when the horizon is more than the
+  // allowed clock skew ahead of this node's clock (then nothing is adopted or removed);
+  // InvalidArgument for batch < 1; storage errors (batches committed before stay removed;
+  // running it again continues).
+  Result<PruneResult> PruneAbsentFromSource(
+      const std::vector<std::string>& collections, uint64_t source_purged_hlc,
+      const std::function<bool(const std::string& collection, const std::string& doc_id)>& in_feed,
+      int batch = 200);
   // SHA-256 hex over the sorted (collection, doc_id, hlc, node_id, deleted, content_hash) of
   // every document row, tombstones included, of the named collections (empty = all).
   Result<std::string> StateHash(const std::vector<std::string>& collections = {});
   Result<int64_t> UpdateSeq();
   Result<int64_t> PurgedThroughSeq();
+  // The tombstone horizon: the highest HLC of a tombstone purged here or adopted from a source
+  // by PruneAbsentFromSource (0 = none).
+  Result<uint64_t> PurgedHlc();
   Result<std::optional<storage::CheckpointRow>> GetCheckpoint(const std::string& replication_id);
   Status PutCheckpoint(const storage::CheckpointRow& c);
   Result<std::vector<storage::ConflictRow>> ListConflicts(int64_t before_id, int limit);

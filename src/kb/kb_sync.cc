@@ -15,6 +15,10 @@
 //  - Tombstone horizon: meta purged_through_seq (no incremental feed behind it) and purged_hlc
 //    (a live version at or below it that we have no row for may be a purged delete coming back,
 //    so it is rejected instead of resurrected).
+//  - The mirror of that rule after a complete full pull (PruneAbsentFromSource): a version here
+//    at or below the source's purged_hlc that the source's full feed did not carry is one the
+//    source would refuse, so it is removed here (no tombstone, no change row) and the source's
+//    horizon adopted; both nodes then hold the same rows.
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -466,6 +470,108 @@ Result<storage::PurgeResult> KnowledgeBase::TombstonePurge(int64_t horizon_ms) {
   return r;
 }
 
+Result<PruneResult> KnowledgeBase::PruneAbsentFromSource(
+    const std::vector<std::string>& collections, uint64_t source_purged_hlc,
+    const std::function<bool(const std::string&, const std::string&)>& in_feed, int batch) {
+  if (batch < 1) return InvalidArgumentError("the prune batch must be at least 1 document");
+  if ((source_purged_hlc >> 63) != 0) {
+    return InvalidArgumentError("the source's purged_hlc must be in 0..2^63-1");
+  }
+  PruneResult out;
+  if (source_purged_hlc == 0) return out;  // the source never purged: it refuses nothing
+  // 1. Adopt the horizon before removing anything, so a removed version that a third node sends
+  //    between two batches is refused rather than resurrected. Local writes from now on are
+  //    stamped above it (a horizon far ahead of this clock would make them look purged).
+  if (Status s = clock_.Observe(source_purged_hlc); !s.ok()) {
+    return FailedPreconditionError("the peer's tombstone horizon is ahead of this node's clock (" +
+                                   s.message() +
+                                   "); nothing was pruned: fix the clocks, then run "
+                                   "a full sync again (deepkb sync --full ...)");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    storage::Transaction tx(*db_);
+    RETURN_IF_ERROR(tx.Begin());
+    ASSIGN_OR_RETURN(const int64_t own, store_.MetaInt(kPurgedHlc));
+    if (static_cast<uint64_t>(own) < source_purged_hlc) {
+      RETURN_IF_ERROR(store_.SetMetaInt(kPurgedHlc, static_cast<int64_t>(source_purged_hlc)));
+    }
+    RETURN_IF_ERROR(tx.Commit());
+  }
+  // 2. Walk each collection's versions at or below the horizon; remove those the feed lacked.
+  constexpr int kPage = 1000;
+  for (const std::string& name : collections) {
+    auto found = FindCollection(name);
+    if (!found.ok()) {
+      if (found.status().code() == StatusCode::kNotFound) continue;
+      return found.status();
+    }
+    const CollectionRow coll = *found;
+    std::string after;
+    while (true) {
+      std::vector<DocumentRow> page;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ASSIGN_OR_RETURN(page, store_.VersionsAtOrBelow(coll.id, source_purged_hlc, after, kPage));
+      }
+      if (page.empty()) break;
+      after = page.back().doc_id;
+      std::vector<std::string> doomed;
+      for (const DocumentRow& d : page) {
+        if (!in_feed(coll.name, d.doc_id)) doomed.push_back(d.doc_id);
+      }
+      for (size_t i = 0; i < doomed.size(); i += static_cast<size_t>(batch)) {
+        const size_t end = std::min(doomed.size(), i + static_cast<size_t>(batch));
+        std::vector<int64_t> old_chunk_ids;
+        std::vector<inverted::ChunkText> kw_removed;
+        std::lock_guard<std::mutex> lock(mu_);
+        {
+          storage::Transaction tx(*db_);
+          RETURN_IF_ERROR(tx.Begin());
+          int64_t max_seq = 0;
+          for (size_t j = i; j < end; ++j) {
+            // Read again under the lock: a newer version may have arrived since the page.
+            auto d = store_.GetDocument(coll.id, doomed[j]);
+            if (!d.ok()) {
+              if (d.status().code() == StatusCode::kNotFound) continue;
+              return d.status();
+            }
+            if (d->version > source_purged_hlc) continue;
+            // Like DeleteDocument and a winning remote tombstone: the keyword rows are read and
+            // the full-text rows removed before the chunks go.
+            if (!d->deleted) {
+              ASSIGN_OR_RETURN(auto kw, keywords_.ReadDocument(*db_, coll.id, d->id));
+              kw_removed.insert(kw_removed.end(), kw.begin(), kw.end());
+              RETURN_IF_ERROR(fts_.UnindexDocument(coll.id, d->id));
+            }
+            ASSIGN_OR_RETURN(auto chunks, store_.GetChunks(d->id));
+            for (const auto& ch : chunks) old_chunk_ids.push_back(ch.id);
+            RETURN_IF_ERROR(store_.DeleteChunks(d->id));
+            ASSIGN_OR_RETURN(const int64_t seq, store_.RemoveDocument(d->id, coll.name, d->doc_id));
+            max_seq = std::max(max_seq, seq);
+            ++out.documents;
+            if (d->deleted) ++out.tombstones;
+            if (out.examples.size() < 10) out.examples.push_back(coll.name + "/" + d->doc_id);
+          }
+          ASSIGN_OR_RETURN(const int64_t purged_seq, store_.MetaInt(kPurgedSeq));
+          if (max_seq > purged_seq) RETURN_IF_ERROR(store_.SetMetaInt(kPurgedSeq, max_seq));
+          RETURN_IF_ERROR(tx.Commit());
+        }
+        keywords_.Apply(coll.id, kw_removed, {});
+        if (auto vc = vectors_.Get(coll.id); vc && !old_chunk_ids.empty()) {
+          Status s = ApplyToIndex(*vc, old_chunk_ids, {}, {});
+          if (!s.ok()) {
+            spdlog::error("vector index update failed (repaired at next start): {}", s.ToString());
+          }
+          MaybeCompact(coll.id, vc);
+        }
+      }
+      if (page.size() < static_cast<size_t>(kPage)) break;
+    }
+  }
+  return out;
+}
+
 Result<std::string> KnowledgeBase::StateHash(const std::vector<std::string>& collections) {
   const std::set<std::string> only(collections.begin(), collections.end());
   std::string text;
@@ -486,6 +592,12 @@ Result<int64_t> KnowledgeBase::UpdateSeq() {
 Result<int64_t> KnowledgeBase::PurgedThroughSeq() {
   std::lock_guard<std::mutex> lock(mu_);
   return store_.MetaInt(kPurgedSeq);
+}
+
+Result<uint64_t> KnowledgeBase::PurgedHlc() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(const int64_t hlc, store_.MetaInt(kPurgedHlc));
+  return static_cast<uint64_t>(hlc);
 }
 
 Result<std::optional<storage::CheckpointRow>> KnowledgeBase::GetCheckpoint(

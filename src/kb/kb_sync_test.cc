@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include "common/hash.h"
@@ -275,6 +276,80 @@ TEST_F(KbSyncTest, PurgeMovesTheHorizonAndOldPeersMustResync) {
   for (const auto& r : back) rejected |= r.outcome == ApplyOutcome::kRejected;
   EXPECT_TRUE(rejected);
   EXPECT_EQ(a.TombstonePurge(-1).status().code(), StatusCode::kInvalidArgument);
+}
+
+// The end of a complete full pull: what the source's feed lacked, at or below its horizon, goes
+// (live or tombstone, with its index entries and change rows); the rest stays; the horizon is
+// adopted, so the removed version cannot come back.
+TEST_F(KbSyncTest, PruneAbsentFromSourceRemovesWhatTheSourcePurgedAndAdoptsItsHorizon) {
+  KnowledgeBase& a = Open();
+  KnowledgeBase& b = Open();
+  Put(a, "gone", "zebra crossing document that the source deletes");
+  Put(a, "kept", "stays on both nodes");
+  Put(a, "dead", "deleted on both, tombstone purged at the source only");
+  Sync(a, b);
+  ASSERT_TRUE(a.DeleteDocument("c", "dead").ok());
+  Sync(a, b, 3);  // b has the tombstone of "dead"
+  ASSERT_TRUE(a.DeleteDocument("c", "gone").ok());  // b never gets this tombstone
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(a.TombstonePurge(0)->documents, 2);
+  const uint64_t horizon = a.PurgedHlc().value();
+  ASSERT_GT(horizon, 0u);
+  const uint64_t fresh = Put(b, "fresh", "written on b after the source's horizon");
+  ASSERT_GT(fresh, horizon);
+  EXPECT_EQ(Search(b, "zebra"), std::vector<std::string>{"gone"});
+  const int64_t seq_before = b.UpdateSeq().value();
+
+  auto feed = a.ChangesSince({.limit = 1000, .full = true});
+  ASSERT_TRUE(feed.ok());
+  std::set<std::string> carried;
+  for (const auto& c : feed->changes) carried.insert(c.doc_id);
+  ASSERT_EQ(carried, std::set<std::string>{"kept"});
+  const auto in_feed = [&](const std::string& coll, const std::string& id) {
+    return coll == "c" && carried.count(id) > 0;
+  };
+  // A horizon more than the allowed skew ahead of b's clock changes nothing.
+  const uint64_t future = Hlc::Pack(Hlc::Millis(horizon) + 3'600'000, 0);
+  EXPECT_EQ(b.PruneAbsentFromSource({"c"}, future, in_feed).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(b.PurgedHlc().value(), 0u);
+  EXPECT_TRUE(b.GetDocument("c", "gone").ok());
+
+  auto pruned = b.PruneAbsentFromSource({"c", "no-such-collection"}, horizon, in_feed, 1);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(pruned->documents, 2);  // "gone" (live) and the tombstone of "dead"
+  EXPECT_EQ(pruned->tombstones, 1);
+  EXPECT_EQ(pruned->examples, (std::vector<std::string>{"c/dead", "c/gone"}));
+  EXPECT_EQ(b.GetDocument("c", "gone").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(b.GetDocument("c", "kept").ok());
+  EXPECT_TRUE(b.GetDocument("c", "fresh").ok()) << "above the horizon: never pruned";
+  EXPECT_TRUE(Search(b, "zebra").empty());
+  EXPECT_TRUE(b.Verify().ok());
+  EXPECT_EQ(b.PurgedHlc().value(), horizon);
+  // The removed change rows are behind purged_through_seq: peers behind them resync in full.
+  EXPECT_GT(b.PurgedThroughSeq().value(), 0);
+  EXPECT_LT(b.PurgedThroughSeq().value(), seq_before);
+  auto b_feed = b.ChangesSince({.limit = 1000, .full = true});
+  ASSERT_TRUE(b_feed.ok());
+  ASSERT_EQ(b_feed->changes.size(), 2u);  // kept, fresh: nothing of the pruned documents
+  // The source accepts "fresh" (above its horizon); then both hold the same rows.
+  for (const auto& r : Sync(b, a)) EXPECT_NE(r.outcome, ApplyOutcome::kRejected) << r.reason;
+  EXPECT_EQ(Hash(a), Hash(b));
+  // The adopted horizon refuses the removed version when a third node sends it again.
+  SyncChange old_gone;
+  old_gone.collection = "c";
+  old_gone.doc_id = "gone";
+  old_gone.hlc = horizon - 1;
+  old_gone.node_id = a.node_id();
+  old_gone.content_hash = std::string(64, 'a');
+  old_gone.document = SyncDocument{.chunks = {ChunkRow{.text = "zebra crossing"}}};
+  auto res = b.ApplyChanges({old_gone});
+  ASSERT_TRUE(res.ok());
+  EXPECT_EQ((*res)[0].outcome, ApplyOutcome::kRejected) << (*res)[0].reason;
+  // Running it again finds nothing more.
+  EXPECT_EQ(b.PruneAbsentFromSource({"c"}, horizon, in_feed)->documents, 0);
+  EXPECT_EQ(b.PruneAbsentFromSource({"c"}, horizon, in_feed, 0).status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 TEST_F(KbSyncTest, DifferentEmbedderReembedsInsteadOfUsingShippedVectors) {

@@ -53,8 +53,9 @@ Result<std::vector<std::string>> QueryCollections(const HttpRequest& req) {
 HttpResponse Info(kb::KnowledgeBase& kb, const HttpRequest& req) {
   auto seq = kb.UpdateSeq();
   auto purged = kb.PurgedThroughSeq();
+  auto purged_hlc = kb.PurgedHlc();
   auto colls = kb.ListCollections();
-  for (const Status& s : {seq.status(), purged.status(), colls.status()}) {
+  for (const Status& s : {seq.status(), purged.status(), purged_hlc.status(), colls.status()}) {
     if (!s.ok()) return HttpResponse::Error(s);
   }
   json arr = json::array();
@@ -63,8 +64,10 @@ HttpResponse Info(kb::KnowledgeBase& kb, const HttpRequest& req) {
     arr.push_back({{"name", c.name}, {"embedder", c.embedder}, {"dim", c.dim},
                    {"chunk_tokens", c.chunk_tokens}, {"chunk_overlap", c.chunk_overlap}});
   }
-  json out{{"node_id", kb.node_id()}, {"update_seq", *seq}, {"purged_through_seq", *purged},
-           {"protocol", sync::kProtocol}, {"collections", arr}};
+  // purged_hlc: the tombstone horizon (docs/sync.md), a decimal string like every HLC.
+  json out{{"node_id", kb.node_id()},       {"update_seq", *seq},
+           {"purged_through_seq", *purged}, {"purged_hlc", std::to_string(*purged_hlc)},
+           {"protocol", sync::kProtocol},   {"collections", arr}};
   // ?state_hash=true[&collection=C...]: KnowledgeBase::StateHash over those collections (a
   // full scan of the document rows, so only on request).
   if (req.Query("state_hash") == "true") {
@@ -243,6 +246,7 @@ json PeerStatusToJson(const sync::PeerStatus& p) {
               {"sent", p.sent},
               {"conflicts", p.conflicts},
               {"rejected", p.rejected},
+              {"pruned", p.pruned},
               {"bytes", {{"pull", p.bytes_pulled}, {"push", p.bytes_pushed}}}};
 }
 

@@ -632,6 +632,43 @@ Result<PurgeResult> KbStore::PurgeTombstones(uint64_t below_hlc) {
   return r;
 }
 
+Result<std::vector<DocumentRow>> KbStore::VersionsAtOrBelow(int64_t collection_id, uint64_t max_hlc,
+                                                            const std::string& after_doc_id,
+                                                            int limit) {
+  if (limit <= 0) return InvalidArgumentError("versions at or below: limit must be positive");
+  // Walks the UNIQUE(collection_id, doc_id) index in order. HLCs are below 2^63, so the stored
+  // (bit-cast) values compare like the unsigned ones once negatives are excluded.
+  ASSIGN_OR_RETURN(Statement s, db_.Prepare(std::string("SELECT ") + kDocumentColumns +
+                                            " FROM documents WHERE collection_id = ? "
+                                            "AND doc_id > ? AND version >= 0 AND version <= ? "
+                                            "ORDER BY doc_id LIMIT ?"));
+  s.Bind(1, collection_id).Bind(2, after_doc_id).Bind(3, ToStored(max_hlc)).Bind(4, limit);
+  std::vector<DocumentRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadDocument(s));
+  }
+  return out;
+}
+
+Result<int64_t> KbStore::RemoveDocument(int64_t document_row_id, const std::string& collection,
+                                        const std::string& doc_id) {
+  ASSIGN_OR_RETURN(Statement max_seq, db_.Prepare("SELECT COALESCE(MAX(seq), 0) FROM changes "
+                                                  "WHERE collection = ? AND doc_id = ?"));
+  max_seq.Bind(1, collection).Bind(2, doc_id);
+  ASSIGN_OR_RETURN(const bool row, max_seq.Step());
+  const int64_t seq = row ? max_seq.ColumnInt(0) : 0;
+  ASSIGN_OR_RETURN(Statement del_changes,
+                   db_.Prepare("DELETE FROM changes WHERE collection = ? AND doc_id = ?"));
+  del_changes.Bind(1, collection).Bind(2, doc_id);
+  RETURN_IF_ERROR(del_changes.Run());
+  ASSIGN_OR_RETURN(Statement del_doc, db_.Prepare("DELETE FROM documents WHERE id = ?"));
+  del_doc.Bind(1, document_row_id);
+  RETURN_IF_ERROR(del_doc.Run());
+  return seq;
+}
+
 Status KbStore::ForEachVersion(
     const std::function<void(const std::string&, const DocumentRow&)>& fn) {
   ASSIGN_OR_RETURN(Statement s,

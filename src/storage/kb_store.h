@@ -194,6 +194,15 @@ class KbStore {
   // Deletes tombstoned documents whose version is below `below_hlc`, with every change row of
   // those documents. Call inside a Transaction.
   Result<PurgeResult> PurgeTombstones(uint64_t below_hlc);
+  // Document rows of a collection (tombstones included) whose version is at most `max_hlc`,
+  // ordered by doc_id, starting after `after_doc_id` ("" = from the start), at most `limit`.
+  Result<std::vector<DocumentRow>> VersionsAtOrBelow(int64_t collection_id, uint64_t max_hlc,
+                                                     const std::string& after_doc_id, int limit);
+  // Removes a document without leaving a tombstone: its row (and, cascading, any chunks and
+  // vectors left) and every change row of (collection, doc_id). Returns the highest change seq
+  // removed (0: none). The caller unindexes the full-text rows first. Call inside a Transaction.
+  Result<int64_t> RemoveDocument(int64_t document_row_id, const std::string& collection,
+                                 const std::string& doc_id);
   // Visits (collection name, doc_id, version, origin_node, deleted, content_hash) of every
   // document row (tombstones included) ordered by collection name then doc_id (bytewise).
   Status ForEachVersion(const std::function<void(const std::string&, const DocumentRow&)>& fn);

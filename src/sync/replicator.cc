@@ -8,8 +8,10 @@
 #include <unistd.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -198,6 +200,17 @@ Status RetryableRejections(const std::vector<kb::ApplyResult>& results,
   return Status::Ok();
 }
 
+// A full pull remembers which documents the feed carried as 64-bit hashes of (collection,
+// doc_id): 8 bytes per document. A collision can only make a document look carried, which keeps
+// it (never prunes one the peer has).
+uint64_t FeedKey(const std::string& collection, const std::string& doc_id) {
+  std::string k;
+  k.reserve(collection.size() + 1 + doc_id.size());
+  k.append(collection).push_back('\0');
+  k.append(doc_id);
+  return std::hash<std::string>{}(k);
+}
+
 struct Session {
   kb::KnowledgeBase& local;
   const SyncOptions& opts;
@@ -257,6 +270,16 @@ struct Session {
     int64_t since = opts.full || !cp ? 0 : cp->last_seq;
     const bool full = opts.full || since == 0;
     d.from_seq = d.to_seq = since;
+    auto peer_purged_hlc = InfoPurgedHlc(peer_info);
+    if (!peer_purged_hlc.ok()) {
+      return InvalidArgumentError("peer " + peer.display() +
+                                  " sent a malformed /v1/sync/info "
+                                  "answer: " +
+                                  peer_purged_hlc.status().message());
+    }
+    // A full pull records every document its feed carries (live or tombstone, whatever the
+    // outcome here), for the prune at the end.
+    std::vector<uint64_t> in_feed;
     while (opts.max_pages == 0 || d.pages < opts.max_pages) {
       std::string path = "/v1/sync/changes?since=" + std::to_string(since) +
                          "&limit=" + std::to_string(opts.batch);
@@ -275,6 +298,9 @@ struct Session {
       }
       ++d.pages;
       d.changes += static_cast<int64_t>(page.changes.size());
+      if (full) {
+        for (const auto& c : page.changes) in_feed.push_back(FeedKey(c.collection, c.doc_id));
+      }
       ASSIGN_OR_RETURN(auto results, local.ApplyChanges(page.changes));
       Count(d, results, page.changes);
       RETURN_IF_ERROR(RetryableRejections(results, page.changes, "this node", peer.display()));
@@ -296,6 +322,42 @@ struct Session {
         d.complete = true;
         break;
       }
+    }
+    if (full && d.complete) RETURN_IF_ERROR(Prune(peer_colls, *peer_purged_hlc, in_feed));
+    return Status::Ok();
+  }
+
+  // The end of a complete full pull: documents here at or below the peer's tombstone horizon
+  // that its whole feed did not carry are ones the peer deleted and purged (or never had and
+  // would refuse); they go, and the peer's horizon is adopted (KnowledgeBase::
+  // PruneAbsentFromSource). Only the collections this session pulled.
+  Status Prune(const std::set<std::string>& peer_colls, uint64_t peer_purged_hlc,
+               std::vector<uint64_t>& in_feed) {
+    DirectionReport& d = report.pull;
+    std::vector<std::string> colls;
+    for (const auto& name : peer_colls) {
+      if (Wanted(name)) colls.push_back(name);
+    }
+    std::sort(in_feed.begin(), in_feed.end());
+    auto pruned = local.PruneAbsentFromSource(
+        colls, peer_purged_hlc, [&](const std::string& coll, const std::string& doc_id) {
+          return std::binary_search(in_feed.begin(), in_feed.end(), FeedKey(coll, doc_id));
+        });
+    if (!pruned.ok()) {
+      return pruned.status().WithContext(
+          "removing documents that the peer deleted beyond its "
+          "tombstone horizon (the pulled changes are applied)");
+    }
+    d.pruned = pruned->documents;
+    d.pruned_ids = pruned->examples;
+    if (pruned->documents > 0) {
+      std::string ids;
+      for (const auto& id : pruned->examples) ids += (ids.empty() ? "" : ", ") + id;
+      spdlog::warn(
+          "sync: removed {} documents ({} tombstones) that peer {} deleted beyond its "
+          "tombstone horizon (full resync): {}{}",
+          pruned->documents, pruned->tombstones, peer.display(), ids,
+          pruned->documents > static_cast<int64_t>(pruned->examples.size()) ? ", ..." : "");
     }
     return Status::Ok();
   }
@@ -428,10 +490,11 @@ std::string_view DirectionName(Direction d) {
 json ReportToJson(const SyncReport& r) {
   const auto dir = [](const DirectionReport& d) -> json {
     if (!d.ran) return nullptr;
-    return json{{"complete", d.complete}, {"from_seq", d.from_seq}, {"to_seq", d.to_seq},
-                {"pages", d.pages},       {"changes", d.changes},   {"applied", d.applied},
-                {"ignored", d.ignored},   {"conflicts", d.conflicts},
-                {"rejected", d.rejected}, {"rejections", d.rejections}, {"bytes", d.bytes}};
+    return json{{"complete", d.complete},     {"from_seq", d.from_seq},   {"to_seq", d.to_seq},
+                {"pages", d.pages},           {"changes", d.changes},     {"applied", d.applied},
+                {"ignored", d.ignored},       {"conflicts", d.conflicts}, {"rejected", d.rejected},
+                {"rejections", d.rejections}, {"bytes", d.bytes},         {"pruned", d.pruned},
+                {"pruned_ids", d.pruned_ids}};
   };
   return json{{"local_node", r.local_node}, {"peer_node", r.peer_node},
               {"push", dir(r.push)},        {"pull", dir(r.pull)},

@@ -13,6 +13,13 @@
 // (exclude_node), except with `full`.
 // The first session of a replication (no checkpoint) is a full one: it is allowed behind the
 // source's tombstone horizon.
+// A full pull that read the source's whole feed (every page, no interruption) ends with
+// KnowledgeBase::PruneAbsentFromSource over the session's collections: documents here whose
+// version is at or below the source's purged_hlc (from /v1/sync/info) and that the feed did not
+// carry are removed, and the source's horizon is adopted (docs/sync.md "Full resync and the
+// horizon"). An interrupted or page-limited pull prunes nothing. In `both` the prune runs right
+// after the pull, before the push (it only removes versions the peer would refuse, so the push
+// could not have delivered them).
 //
 // Errors: Unavailable (peer unreachable, 5xx), Unauthenticated/PermissionDenied (the key: a
 // writer key for the collections is needed), FailedPrecondition (checkpoint behind the
@@ -85,6 +92,10 @@ struct DirectionReport {
   int64_t pages = 0, changes = 0, applied = 0, ignored = 0, conflicts = 0, rejected = 0;
   int64_t bytes = 0;  // JSON payload bytes sent and received (before compression)
   std::vector<std::string> rejections;  // "doc_id: reason", the first 10
+  // Pull only: documents removed after a complete full pull because the peer had deleted them
+  // beyond its tombstone horizon (PruneAbsentFromSource), and "collection/doc_id" of the first 10.
+  int64_t pruned = 0;
+  std::vector<std::string> pruned_ids;
 };
 
 struct SyncReport {

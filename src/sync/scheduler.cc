@@ -166,6 +166,10 @@ SyncScheduler::SyncScheduler(kb::KnowledgeBase& kb, SchedulerOptions opts,
                                    "JSON payload bytes of sync requests and answers.",
                                    {"peer", "direction"});
     errors_ = &registry->AddCounter("deepkb_sync_errors_total", "Failed sync sessions.", {"peer"});
+    pruned_ = &registry->AddCounter("deepkb_sync_pruned_total",
+                                    "Documents removed after complete full pulls from the peer "
+                                    "because it had deleted them beyond its tombstone horizon.",
+                                    {"peer"});
     purged_ = &registry->AddCounter("deepkb_sync_tombstones_purged_total",
                                     "Tombstones removed after the horizon.");
   }
@@ -192,6 +196,7 @@ SyncScheduler::SyncScheduler(kb::KnowledgeBase& kb, SchedulerOptions opts,
       }
       conflicts_->With({label});
       errors_->With({label});
+      pruned_->With({label});
     }
     peers_.push_back(std::move(p));
   }
@@ -284,10 +289,11 @@ void SyncScheduler::PeerLoop(PeerState& p) {
     const deepkb::Status s = SyncOnce(kb_, o, r);
     const double end = NowSeconds();
     if (s.ok()) {
-      spdlog::info("sync with {}: pulled {} (applied {}), pushed {} (applied {}), conflicts {}, "
-                   "{} bytes, {:.2f} s",
-                   p.st.peer, r.pull.changes, r.pull.applied, r.push.changes, r.push.applied,
-                   r.pull.conflicts + r.push.conflicts, r.pull.bytes + r.push.bytes, r.seconds);
+      spdlog::info(
+          "sync with {}: pulled {} (applied {}, pruned {}), pushed {} (applied {}), "
+          "conflicts {}, {} bytes, {:.2f} s",
+          p.st.peer, r.pull.changes, r.pull.applied, r.pull.pruned, r.push.changes, r.push.applied,
+          r.pull.conflicts + r.push.conflicts, r.pull.bytes + r.push.bytes, r.seconds);
     } else if (s.code() != StatusCode::kAborted) {
       spdlog::warn("sync with {} failed: {}", p.st.peer, s.ToString());
     }
@@ -297,6 +303,7 @@ void SyncScheduler::PeerLoop(PeerState& p) {
       conflicts_->With({p.st.peer}).Inc(static_cast<double>(r.pull.conflicts + r.push.conflicts));
       bytes_->With({p.st.peer, "pull"}).Inc(static_cast<double>(r.pull.bytes));
       bytes_->With({p.st.peer, "push"}).Inc(static_cast<double>(r.push.bytes));
+      pruned_->With({p.st.peer}).Inc(static_cast<double>(r.pull.pruned));
       if (!s.ok()) errors_->With({p.st.peer}).Inc();
       if (s.ok()) last_success_->With({p.st.peer}).Set(end);
     }
@@ -309,6 +316,7 @@ void SyncScheduler::PeerLoop(PeerState& p) {
     st.sent += r.push.changes;
     st.conflicts += r.pull.conflicts + r.push.conflicts;
     st.rejected += r.pull.rejected + r.push.rejected;
+    st.pruned += r.pull.pruned;
     st.bytes_pulled += r.pull.bytes;
     st.bytes_pushed += r.push.bytes;
     if (!r.peer_node.empty()) st.peer_node = r.peer_node;

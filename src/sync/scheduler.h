@@ -26,6 +26,9 @@
 //   deepkb_sync_bytes_total{peer,direction}              counter, JSON payload bytes (before
 //                                                        gzip), direction pull or push
 //   deepkb_sync_errors_total{peer}                       counter, failed sessions
+//   deepkb_sync_pruned_total{peer}                       counter, documents removed after
+//                                                        complete full pulls from the peer (it
+//                                                        had deleted them beyond its horizon)
 //   deepkb_sync_tombstones_purged_total                  counter
 //
 // Shutdown: Stop() wakes every thread, aborts an HTTP request in flight (CancelToken) and joins;
@@ -97,6 +100,7 @@ struct PeerStatus {
   int64_t consecutive_failures = 0;
   int64_t sessions = 0, failures = 0;
   int64_t applied = 0, sent = 0, conflicts = 0, rejected = 0;  // totals since start
+  int64_t pruned = 0;  // documents removed by full pulls from the peer, since start
   int64_t bytes_pulled = 0, bytes_pushed = 0;
   std::string peer_node;  // the peer's node id once known
 };
@@ -148,6 +152,7 @@ class SyncScheduler {
   metrics::Family<metrics::Counter>* conflicts_ = nullptr;
   metrics::Family<metrics::Counter>* bytes_ = nullptr;
   metrics::Family<metrics::Counter>* errors_ = nullptr;
+  metrics::Family<metrics::Counter>* pruned_ = nullptr;
   metrics::Family<metrics::Counter>* purged_ = nullptr;
 };
 

@@ -168,6 +168,34 @@ TEST_F(SchedulerTest, SyncsOnTheIntervalAndReportsStatusAndMetrics) {
   s.Stop();
 }
 
+// The first session of a replication is a full one: documents the peer deleted beyond its
+// tombstone horizon go, and are counted per peer.
+TEST_F(SchedulerTest, FirstSessionPrunesWhatThePeerPurgedAndCountsIt) {
+  ASSERT_TRUE(b_.kb().CreateCollection({.name = "c"}).ok());
+  Put(b_, "d0");  // B had d0 before A deleted it, and never saw the delete
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_TRUE(a_.kb().DeleteDocument("c", "d0").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(a_.kb().TombstonePurge(0)->documents, 1);
+  metrics::Registry reg;
+  SchedulerOptions o = Fast();
+  ScheduledPeer p = Peer(Url(a_), 3600);
+  p.options.direction = Direction::kPull;
+  o.peers.push_back(p);
+  SyncScheduler s(b_.kb(), o, &reg);
+  s.Start();
+  ASSERT_TRUE(WaitFor([&] { return s.Status()[0].sessions >= 1; }));
+  s.Stop();
+  const auto st = s.Status()[0];
+  EXPECT_TRUE(st.last_error.empty()) << st.last_error;
+  EXPECT_EQ(st.pruned, 1);
+  EXPECT_FALSE(b_.kb().GetDocument("c", "d0").ok());
+  EXPECT_EQ(b_.kb().StateHash().value(), a_.kb().StateHash().value());
+  EXPECT_NE(reg.Expose().find("deepkb_sync_pruned_total{peer=\"" + st.peer + "\"} 1"),
+            std::string::npos)
+      << reg.Expose();
+}
+
 TEST_F(SchedulerTest, UnreachablePeerBacksOffAndLagGrows) {
   metrics::Registry reg;
   SchedulerOptions o = Fast();

@@ -241,6 +241,15 @@ Result<kb::ChangePage> PageFromJson(const json& j) {
   return p;
 }
 
+Result<uint64_t> InfoPurgedHlc(const json& info) {
+  if (!info.is_object()) return InvalidArgumentError("a sync info answer must be a JSON object");
+  const Fields f(info, "info");
+  uint64_t hlc = 0;
+  if (!f.Find("purged_hlc")) return hlc;
+  RETURN_IF_ERROR(f.Hlc("purged_hlc", hlc));
+  return hlc;
+}
+
 json ApplyResultsToJson(const std::vector<kb::ApplyResult>& results,
                         const std::vector<std::string>& doc_ids) {
   json arr = json::array();

@@ -30,6 +30,11 @@ Result<kb::SyncChange> ChangeFromJson(const nlohmann::json& j);
 nlohmann::json PageToJson(const kb::ChangePage& p);  // {"changes", "last_seq", "update_seq", "more"}
 Result<kb::ChangePage> PageFromJson(const nlohmann::json& j);
 
+// The source's tombstone horizon from a GET /v1/sync/info answer: "purged_hlc" (a decimal
+// string or integer); 0 when absent (a node from before the field existed: nothing is pruned
+// against it). InvalidArgument when malformed.
+Result<uint64_t> InfoPurgedHlc(const nlohmann::json& info);
+
 // {"results": [{"doc_id", "outcome", "reason"?}], "applied", "ignored", "conflicts", "rejected"}
 // `doc_ids` names each result (same length as `results`).
 nlohmann::json ApplyResultsToJson(const std::vector<kb::ApplyResult>& results,
