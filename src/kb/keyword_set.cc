@@ -226,15 +226,49 @@ void KeywordSet::Apply(int64_t collection_id, const std::vector<inverted::ChunkT
     Drop(collection_id);
     return;
   }
-  if (ix->NeedsCompaction()) {
-    // Runs under the KB lock (the caller's write): searches and writes wait for it.
-    const auto t0 = std::chrono::steady_clock::now();
-    ix->Compact();
-    spdlog::info("keyword index of collection {} compacted in {:.0f} ms", collection_id,
-                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                     .count());
-  }
+  MaybeCompact(collection_id, ix);
 }
+
+void KeywordSet::MaybeCompact(int64_t collection_id,
+                              const std::shared_ptr<inverted::KeywordIndex>& ix) {
+  if (!ix->NeedsCompaction()) return;
+  std::thread done;
+  {
+    std::lock_guard<std::mutex> lock(compact_mu_);
+    if (compacting_) return;  // one at a time; the next Apply re-checks
+    done = std::move(compactor_);  // finished (compacting_ is clear): joined below, unlocked
+    compacting_ = true;
+    // Not under the caller's KB mutex: writes and searches continue during the rewrite.
+    compactor_ = std::thread([this, collection_id, ix] {
+      const auto t0 = std::chrono::steady_clock::now();
+      ix->Compact();
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+              .count();
+      if (Get(collection_id) == ix) {
+        spdlog::info("keyword index of collection {} compacted in {:.0f} ms (in the background)",
+                     collection_id, ms);
+      } else {
+        spdlog::info("keyword index of collection {} compacted in {:.0f} ms (in the background; "
+                     "it was dropped or replaced meanwhile)", collection_id, ms);
+      }
+      std::lock_guard<std::mutex> lock(compact_mu_);
+      compacting_ = false;
+    });
+  }
+  if (done.joinable()) done.join();
+}
+
+void KeywordSet::WaitForCompaction() {
+  std::thread t;
+  {
+    std::lock_guard<std::mutex> lock(compact_mu_);
+    t = std::move(compactor_);
+  }
+  if (t.joinable()) t.join();
+}
+
+KeywordSet::~KeywordSet() { WaitForCompaction(); }
 
 Status KeywordSet::Verify(int64_t collection_id, storage::Database& db) const {
   auto ix = Get(collection_id);

@@ -17,6 +17,12 @@
 //    fails the collection's accelerator is dropped (searches use FTS5) and its snapshot deleted,
 //    so the next start rebuilds it.
 //  - SaveSnapshots(): with the vector snapshots.
+//  - Compaction: when an Apply() leaves an index with too many tombstones, its Compact() runs on
+//    a background thread (one at a time per KeywordSet; a later Apply re-checks once it is done;
+//    joined by the destructor), not under the caller's KB mutex. The thread holds its own
+//    shared_ptr, so a collection dropped or an index replaced (Install) meanwhile only means it
+//    compacts an index nobody uses any more. KeywordIndex::Compact() lets writes and searches
+//    continue (they wait at most one short slice, and for the install step).
 //
 // Thread safety: the map is guarded by an internal mutex; entries are shared (std::shared_ptr)
 // so a search can finish on a collection that is being dropped; KeywordIndex is thread-safe.
@@ -28,6 +34,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/status.h"
@@ -40,6 +47,9 @@ namespace deepkb::kb {
 class KeywordSet {
  public:
   explicit KeywordSet(std::string data_dir) : dir_(std::move(data_dir) + "/index") {}
+  ~KeywordSet();  // waits for a background compaction
+  KeywordSet(const KeywordSet&) = delete;
+  KeywordSet& operator=(const KeywordSet&) = delete;
 
   // Encrypts snapshots with `key` from now on (null: plaintext). Call before Load().
   void SetDataKey(std::shared_ptr<const crypto::DataKey> key) { data_key_ = std::move(key); }
@@ -59,9 +69,12 @@ class KeywordSet {
                                                         int64_t collection_id,
                                                         int64_t document_row_id) const;
   // Applies a committed write (removed rows first). DB mutex held. Never fails: on error the
-  // accelerator is dropped and rebuilt at the next start (logged).
+  // accelerator is dropped and rebuilt at the next start (logged). May start a background
+  // compaction of the collection's index (see the header comment).
   void Apply(int64_t collection_id, const std::vector<inverted::ChunkText>& removed,
              const std::vector<inverted::ChunkText>& added);
+  // Waits until no background compaction runs (tests, shutdown).
+  void WaitForCompaction();
 
   // Compares the accelerator with SQLite: the same live chunk ids as the content view, and the
   // same row count and total token count as FTS5's own statistics (the bm25 inputs). DataLoss
@@ -87,6 +100,7 @@ class KeywordSet {
 
  private:
   Status Build(int64_t collection_id, storage::Database& db, inverted::KeywordIndex& ix) const;
+  void MaybeCompact(int64_t collection_id, const std::shared_ptr<inverted::KeywordIndex>& ix);
 
   std::string dir_;
   std::shared_ptr<const crypto::DataKey> data_key_;  // set before use; then read-only
@@ -97,6 +111,10 @@ class KeywordSet {
     std::vector<inverted::ChunkText> removed;
   };
   std::map<int64_t, Capture> captures_;  // guarded by mu_
+
+  std::mutex compact_mu_;   // guards the two below; never held while compacting
+  std::thread compactor_;   // the background compaction (joinable until joined)
+  bool compacting_ = false;  // compactor_ is still running
 };
 
 }  // namespace deepkb::kb

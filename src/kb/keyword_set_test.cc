@@ -2,15 +2,24 @@
 // through writes, deletes, restarts with current, stale and corrupt snapshots, and filters.
 #include <gtest/gtest.h>
 
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "common/hash.h"
 #include "index/fulltext/fts5_tokenizer.h"
 #include "index/fulltext/fts_index.h"
 #include "kb/filter.h"
 #include "kb/kb.h"
+#include "kb/keyword_set.h"
 
 #include <nlohmann/json.hpp>
 
@@ -182,6 +191,157 @@ TEST_F(KeywordSetTest, Search_FilteredAndRebuiltIndexesStayExact) {
   }
   ASSERT_TRUE(kb_->RebuildIndexes("c", "").ok());
   CheckAll();
+}
+
+// Captures the log lines of the default logger while alive.
+class CountingSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  size_t Count(const std::string& needle) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    size_t n = 0;
+    for (size_t pos = text_.find(needle); pos != std::string::npos;
+         pos = text_.find(needle, pos + 1)) {
+      ++n;
+    }
+    return n;
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    text_.append(msg.payload.data(), msg.payload.size());
+    text_ += '\n';
+  }
+  void flush_() override {}
+
+ private:
+  std::string text_;
+};
+
+class LogCapture {
+ public:
+  LogCapture() : sink_(std::make_shared<CountingSink>()) {
+    spdlog::default_logger()->sinks().push_back(sink_);
+  }
+  ~LogCapture() {
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  size_t Count(const std::string& needle) { return sink_->Count(needle); }
+
+ private:
+  std::shared_ptr<CountingSink> sink_;
+};
+
+TEST_F(KeywordSetTest, Compaction_ManyReplacementsCompactInTheBackgroundAndStayEqualToFts5) {
+  LogCapture log;
+  for (int i = 0; i < 80; ++i) Put(i);
+  const std::string line = "keyword index of collection " + std::to_string(cid_) + " compacted in";
+  // Replace every document again and again: each replacement tombstones its old chunks, and
+  // past 1000 tombstones (> 20% of slots) a write starts a background compaction. Compare with
+  // FTS5 while compactions may be running and after.
+  int round = 1;
+  for (; round <= 60 && log.Count(line) < 2; ++round) {
+    for (int i = 0; i < 80; ++i) Put(i, static_cast<uint64_t>(round) * 1000);
+    if (round % 4 == 0) CheckAll();
+  }
+  // The last compaction may still be running: writes and searches go on meanwhile.
+  for (int i = 0; i < 80; i += 3) Put(i, 999999);
+  CheckAll();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (log.Count(line) < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(log.Count(line), 2u) << "after " << round << " rounds of replacements";
+  CheckAll();
+  for (int i = 0; i < 80; i += 7) ASSERT_TRUE(kb_->DeleteDocument("c", "d" + std::to_string(i)).ok());
+  CheckAll();
+  EXPECT_GT(compared_, 100);
+}
+
+// KeywordSet on its own: a background compaction of an index that is dropped or replaced
+// meanwhile is harmless; one that completes leaves an equal, compacted index.
+std::vector<inverted::ChunkText> Rows(int64_t first, int n) {
+  std::vector<inverted::ChunkText> rows;
+  for (int64_t id = first; id < first + n; ++id) {
+    rows.push_back({id, Text(static_cast<uint64_t>(id) * 3, 3), Text(static_cast<uint64_t>(id), 2),
+                    Text(static_cast<uint64_t>(id) * 11, 30)});
+  }
+  return rows;
+}
+
+TEST(KeywordSetCompactionTest, DropAndReplaceDuringABackgroundCompactionAreHarmless) {
+  const fs::path dir = fs::temp_directory_path() / ("kw_set_compact_" + RandomHex(6));
+  fs::create_directories(dir);
+  const auto rows = Rows(1, 3000);
+  const std::vector<inverted::ChunkText> half(rows.begin(), rows.begin() + 1500);
+  const std::vector<inverted::ChunkText> rest(rows.begin() + 1500, rows.end());
+  for (int scenario = 0; scenario < 3; ++scenario) {
+    KeywordSet set(dir.string());
+    set.AddEmpty(7);
+    set.Apply(7, {}, rows);
+    auto ix = set.Get(7);
+    ASSERT_NE(ix, nullptr);
+    // Hold the compaction in its rewrite until the test has dropped/replaced the index.
+    std::atomic<bool> in_rewrite{false}, release{false};
+    ix->SetCompactionSliceHookForTesting([&] {
+      in_rewrite = true;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (!release.load() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();
+      }
+    });
+    set.Apply(7, half, {});  // 1500 tombstones of 3000 slots: starts the background compaction
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!in_rewrite.load() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    ASSERT_TRUE(in_rewrite.load());
+    // The caller was not held: further writes go through while the compaction is in progress.
+    const auto more = Rows(10000, 50);
+    set.Apply(7, {}, more);
+    auto fresh = std::make_shared<inverted::KeywordIndex>();
+    if (scenario == 0) {
+      set.Drop(7);
+    } else if (scenario == 1) {
+      for (const auto& r : rest) ASSERT_TRUE(fresh->Add(r).ok());
+      set.Install(7, fresh);
+    }
+    release = true;
+    set.WaitForCompaction();
+    ix->SetCompactionSliceHookForTesting(nullptr);
+    EXPECT_EQ(ix->Stats().tombstones, 0u) << scenario;
+    std::vector<int64_t> want;
+    for (const auto& r : rest) want.push_back(r.chunk_id);
+    for (const auto& r : more) want.push_back(r.chunk_id);
+    EXPECT_EQ(ix->LiveChunkIds(), want) << scenario;
+    if (scenario == 0) {
+      EXPECT_EQ(set.Get(7), nullptr);
+    }
+    if (scenario == 1) {
+      EXPECT_EQ(set.Get(7), fresh);
+    }
+    if (scenario == 2) {
+      EXPECT_EQ(set.Get(7), ix);
+      // Equal to an index built from the same rows.
+      inverted::KeywordIndex ref;
+      for (const auto& r : rest) ASSERT_TRUE(ref.Add(r).ok());
+      for (const auto& r : more) ASSERT_TRUE(ref.Add(r).ok());
+      for (const char* q : {"数据库 连接池", "中", "node.js 配置", "東京 the", "ppr-9087"}) {
+        const auto mq = fulltext::BuildMatchQuery(q);
+        auto a = ix->SearchExhaustive(mq.clauses, 20);
+        auto b = ref.SearchExhaustive(mq.clauses, 20);
+        ASSERT_TRUE(a.ok() && b.ok());
+        ASSERT_EQ(a->size(), b->size()) << q;
+        for (size_t i = 0; i < a->size(); ++i) {
+          EXPECT_EQ((*a)[i].chunk_id, (*b)[i].chunk_id) << q;
+          EXPECT_EQ((*a)[i].score, (*b)[i].score) << q;
+        }
+      }
+    }
+    // A KeywordSet destroyed with a compaction running joins it (scenario 2 starts one more).
+    if (scenario == 2) set.Apply(7, rest, {});
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace

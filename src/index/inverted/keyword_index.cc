@@ -149,17 +149,25 @@ Status KeywordIndex::Add(const ChunkText& chunk) {
   total_tokens_ += a.len;
   for (const auto& [term, tf] : a.terms) {
     auto [it, inserted] = term_ids_.try_emplace(term, static_cast<uint32_t>(terms_.size()));
-    if (inserted) terms_.emplace_back();
+    if (inserted) {
+      terms_.emplace_back();
+      term_keys_.push_back(&it->first);
+    }
     TermEntry& e = terms_[it->second];
     AppendPosting(e, Posting{ord, tf}, Freq(tf), a.len);
     ++e.df;
+    if (log_.active) log_.terms.push_back(it->second);
   }
   for (const auto& [c, tf] : a.chars) {
     auto [it, inserted] = char_ids_.try_emplace(c, static_cast<uint32_t>(chars_.size()));
-    if (inserted) chars_.emplace_back();
+    if (inserted) {
+      chars_.emplace_back();
+      char_keys_.push_back(c);
+    }
     TermEntry& e = chars_[it->second];
     AppendPosting(e, Posting{ord, tf}, Freq(tf), a.len);
     ++e.df;
+    if (log_.active) log_.chars.push_back(it->second);
   }
   for (char32_t c : a.colocated_starts) tainted_.insert(c);
   ++version_;
@@ -307,6 +315,11 @@ Status KeywordIndex::Remove(const ChunkText& chunk) {
   }
   for (uint32_t t : tids) --terms_[t].df;
   for (uint32_t c : cids) --chars_[c].df;
+  if (log_.active) {
+    log_.removed.push_back(it->second);
+    log_.terms.insert(log_.terms.end(), tids.begin(), tids.end());
+    log_.chars.insert(log_.chars.end(), cids.begin(), cids.end());
+  }
   d.deleted = true;
   scan_lens_[it->second] = kDeletedLen;
   ++version_;
@@ -322,83 +335,239 @@ bool KeywordIndex::NeedsCompaction() const {
   return tombstones_ > 1000 && tombstones_ * 5 > docs_.size();
 }
 
-KeywordIndex::Compacted KeywordIndex::BuildCompacted() const {
-  Compacted out;
-  std::vector<uint32_t> remap(docs_.size(), kEndDoc);
-  out.docs.reserve(live_docs_);
-  for (size_t i = 0; i < docs_.size(); ++i) {
-    if (docs_[i].deleted) continue;
-    remap[i] = static_cast<uint32_t>(out.docs.size());
-    out.docs.push_back(docs_[i]);
-  }
-  uint32_t dbuf[kBlockSize];
-  std::array<uint32_t, 3> tbuf[kBlockSize];
-  auto rewrite = [&](const PostingList& in) {
-    PostingList list;
-    for (size_t b = 0; b < in.blocks().size(); ++b) {
-      const int n = in.DecodeBlock(b, dbuf, tbuf);
-      for (int i = 0; i < n; ++i) {
-        const uint32_t nd = remap[dbuf[i]];
-        if (nd == kEndDoc) continue;
-        list.Append(Posting{nd, tbuf[i]}, Freq(tbuf[i]), out.docs[nd].len);
-      }
-    }
-    list.ShrinkToFit();
-    return list;
-  };
-  auto compact_lists = [&](const auto& ids, const std::vector<TermEntry>& entries, auto& new_ids,
-                           std::vector<TermEntry>& kept) {
-    for (const auto& [key, id] : ids) {
-      const TermEntry& e = entries[id];
-      if (e.df == 0) continue;
-      TermEntry n;
-      n.df = e.df;
-      n.list = rewrite(e.list);
-      new_ids.emplace(key, static_cast<uint32_t>(kept.size()));
-      kept.push_back(std::move(n));
-    }
-  };
-  compact_lists(term_ids_, terms_, out.term_ids, out.terms);
-  compact_lists(char_ids_, chars_, out.char_ids, out.chars);
-  out.scan_lens = ScanLens(out.docs);
-  BuildTiers(out.terms, out.scan_lens, live_docs_, total_tokens_);
-  BuildTiers(out.chars, out.scan_lens, live_docs_, total_tokens_);
-  out.ord_of.reserve(out.docs.size());
-  for (size_t i = 0; i < out.docs.size(); ++i) {
-    out.ord_of.emplace(out.docs[i].chunk_id, static_cast<uint32_t>(i));
-  }
-  return out;
+std::vector<const std::string*> KeywordIndex::TermKeys(
+    const std::unordered_map<std::string, uint32_t>& ids) {
+  std::vector<const std::string*> keys(ids.size());
+  for (const auto& [key, id] : ids) keys[id] = &key;
+  return keys;
 }
 
-void KeywordIndex::Install(Compacted c) {
-  docs_ = std::move(c.docs);
-  scan_lens_ = std::move(c.scan_lens);
-  ord_of_ = std::move(c.ord_of);
-  term_ids_ = std::move(c.term_ids);
-  terms_ = std::move(c.terms);
-  char_ids_ = std::move(c.char_ids);
-  chars_ = std::move(c.chars);
-  tombstones_ = 0;
+std::vector<char32_t> KeywordIndex::CharKeys(const std::unordered_map<char32_t, uint32_t>& ids) {
+  std::vector<char32_t> keys(ids.size());
+  for (const auto& [key, id] : ids) keys[id] = key;
+  return keys;
+}
+
+namespace {
+// Blocks rewritten per shared-lock slice of a compaction (≈ 64k postings, ≈ 1-2 ms): the most a
+// write waits for the rewrite.
+constexpr size_t kSliceBlocks = 512;
+}  // namespace
+
+template <typename Key, typename KeyOf>
+bool KeywordIndex::RewriteLists(uint64_t generation, uint32_t snap_docs,
+                                const std::vector<uint32_t>& remap,
+                                const std::vector<DocEntry>& new_docs,
+                                const std::vector<TermEntry>& live, size_t n, KeyOf key_of,
+                                std::unordered_map<Key, uint32_t>& new_ids,
+                                std::vector<TermEntry>& kept, std::vector<uint32_t>& id_map) const {
+  id_map.assign(n, kEndDoc);
+  uint32_t dbuf[kBlockSize];
+  std::array<uint32_t, 3> tbuf[kBlockSize];
+  size_t id = 0, blk = 0;
+  bool started = false;
+  TermEntry cur;
+  while (id < n) {
+    {
+      auto lock = ReadLock();
+      if (generation_ != generation) return false;
+      size_t budget = kSliceBlocks;
+      while (id < n && budget > 0) {
+        // Entry `id` may have grown since the snapshot, but only by postings of docs >= snap_docs
+        // (appended at its end): its postings below snap_docs are exactly those it had then.
+        const TermEntry& e = live[id];
+        if (!started) {
+          --budget;
+          if (e.df == 0) {  // no live doc has it now (it can only come back through new docs)
+            ++id;
+            continue;
+          }
+          cur = TermEntry{};
+          cur.df = e.df;  // fixed at install if an op changed it meanwhile (logged)
+          started = true;
+        }
+        bool done = false;
+        const size_t nblocks = e.list.blocks().size();
+        for (; blk < nblocks && budget > 0 && !done; ++blk, --budget) {
+          const int m = e.list.DecodeBlock(blk, dbuf, tbuf);
+          for (int i = 0; i < m; ++i) {
+            if (dbuf[i] >= snap_docs) {
+              done = true;
+              break;
+            }
+            const uint32_t nd = remap[dbuf[i]];
+            if (nd == kEndDoc) continue;
+            cur.list.Append(Posting{nd, tbuf[i]}, Freq(tbuf[i]), new_docs[nd].len);
+          }
+        }
+        if (done || blk >= nblocks) {
+          cur.list.ShrinkToFit();
+          id_map[id] = static_cast<uint32_t>(kept.size());
+          new_ids.emplace(key_of(id), static_cast<uint32_t>(kept.size()));
+          kept.push_back(std::move(cur));
+          started = false;
+          blk = 0;
+          ++id;
+        }
+      }
+    }
+    if (slice_hook_) slice_hook_();
+  }
+  return true;
+}
+
+KeywordIndex::Compacted KeywordIndex::InstallCompacted(Compacted c, uint32_t snap_docs,
+                                                       const std::vector<uint32_t>& remap,
+                                                       const std::vector<uint32_t>& term_map,
+                                                       const std::vector<uint32_t>& char_map) {
+  // 1. Docs added meanwhile and still live: the next ordinals of the copy.
+  std::vector<uint32_t> tail(docs_.size() - snap_docs, kEndDoc);
+  for (size_t i = snap_docs; i < docs_.size(); ++i) {
+    const DocEntry& d = docs_[i];
+    if (d.deleted) continue;  // added and removed meanwhile: nothing to carry over
+    const auto nd = static_cast<uint32_t>(c.docs.size());
+    tail[i - snap_docs] = nd;
+    c.docs.push_back(d);
+    c.scan_lens.push_back(d.len);
+    c.ord_of.emplace(d.chunk_id, nd);
+  }
+  // 2. Docs removed meanwhile that the copy holds: tombstones of the copy.
+  size_t tombs = 0;
+  for (uint32_t ord : log_.removed) {
+    if (ord >= snap_docs || remap[ord] == kEndDoc) continue;
+    DocEntry& d = c.docs[remap[ord]];
+    if (d.deleted) continue;
+    d.deleted = true;
+    c.scan_lens[remap[ord]] = kDeletedLen;
+    c.ord_of.erase(d.chunk_id);
+    ++tombs;
+  }
+  // 3. Lists whose df changed: the live df, and the postings of the new docs (the live list's
+  // tail from the first doc >= snap_docs), appended in doc order like Add would.
+  uint32_t dbuf[kBlockSize];
+  std::array<uint32_t, 3> tbuf[kBlockSize];
+  auto replay = [&](std::vector<uint32_t>& ids, const std::vector<TermEntry>& live,
+                    const std::vector<uint32_t>& map, std::vector<TermEntry>& kept,
+                    auto new_entry) {
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    for (uint32_t id : ids) {
+      const TermEntry& src = live[id];
+      uint32_t nid = id < map.size() ? map[id] : kEndDoc;
+      if (nid == kEndDoc) {  // created, or emptied before the rewrite reached it
+        if (src.df == 0) continue;  // no live doc has it: nothing to carry over
+        nid = static_cast<uint32_t>(kept.size());
+        kept.emplace_back();
+        new_entry(id, nid);
+      }
+      TermEntry& dst = kept[nid];
+      dst.df = src.df;
+      const auto& blocks = src.list.blocks();
+      const auto first = static_cast<size_t>(
+          std::partition_point(blocks.begin(), blocks.end(),
+                               [&](const BlockMeta& b) { return b.last_doc < snap_docs; }) -
+          blocks.begin());
+      for (size_t b = first; b < blocks.size(); ++b) {
+        const int m = src.list.DecodeBlock(b, dbuf, tbuf);
+        for (int i = 0; i < m; ++i) {
+          if (dbuf[i] < snap_docs) continue;
+          const uint32_t nd = tail[dbuf[i] - snap_docs];
+          if (nd == kEndDoc) continue;
+          const Posting p{nd, tbuf[i]};
+          const double f = Freq(tbuf[i]);
+          dst.list.Append(p, f, c.docs[nd].len);
+          if (dst.tier) dst.tier->Append(p, f, c.docs[nd].len);
+        }
+      }
+    }
+  };
+  replay(log_.terms, terms_, term_map, c.terms, [&](uint32_t id, uint32_t nid) {
+    auto it = c.term_ids.emplace(*term_keys_[id], nid).first;
+    c.term_keys.push_back(&it->first);
+  });
+  replay(log_.chars, chars_, char_map, c.chars, [&](uint32_t id, uint32_t nid) {
+    c.char_ids.emplace(char_keys_[id], nid);
+    c.char_keys.push_back(char_keys_[id]);
+  });
+  log_ = ChangeLog{};
+  // 4. Swap in; the caller frees the old structures after the lock.
+  std::swap(docs_, c.docs);
+  std::swap(scan_lens_, c.scan_lens);
+  std::swap(ord_of_, c.ord_of);
+  std::swap(term_ids_, c.term_ids);
+  std::swap(term_keys_, c.term_keys);
+  std::swap(terms_, c.terms);
+  std::swap(char_ids_, c.char_ids);
+  std::swap(char_keys_, c.char_keys);
+  std::swap(chars_, c.chars);
+  tombstones_ = tombs;
   ++version_;
+  return c;
 }
 
 void KeywordIndex::Compact() {
+  std::lock_guard<std::mutex> serial(compact_mu_);
+  uint64_t generation;
+  uint32_t snap_docs;
+  size_t snap_terms, snap_chars;
   {
-    // Rewrite under the shared lock (searches continue), install if no write came meanwhile.
-    auto lock = ReadLock();
+    auto lock = WriteLock();  // O(1): start logging at a known slot count
     if (tombstones_ == 0) return;
-    const uint64_t version = version_;
-    Compacted c = BuildCompacted();
-    lock.unlock();
-    auto wlock = WriteLock();
-    if (version_ == version) {
-      Install(std::move(c));
-      return;
-    }
+    generation = generation_;
+    snap_docs = static_cast<uint32_t>(docs_.size());
+    snap_terms = terms_.size();
+    snap_chars = chars_.size();
+    log_ = ChangeLog{};
+    log_.active = true;
   }
-  auto lock = WriteLock();  // a write interleaved: redo under the exclusive lock
-  if (tombstones_ == 0) return;
-  Install(BuildCompacted());
+  auto give_up = [&] {
+    auto lock = WriteLock();
+    if (generation_ == generation) log_ = ChangeLog{};
+  };
+  Compacted c;
+  std::vector<uint32_t> remap(snap_docs, kEndDoc);
+  size_t live;
+  uint64_t total;
+  {
+    // Docs below snap_docs that are live now (a removal after this point is in the log).
+    auto lock = ReadLock();
+    if (generation_ != generation) return;
+    c.docs.reserve(live_docs_);
+    for (uint32_t i = 0; i < snap_docs; ++i) {
+      if (docs_[i].deleted) continue;
+      remap[i] = static_cast<uint32_t>(c.docs.size());
+      c.docs.push_back(docs_[i]);
+    }
+    live = live_docs_;
+    total = total_tokens_;
+  }
+  if (slice_hook_) slice_hook_();
+  std::vector<uint32_t> term_map, char_map;
+  if (!RewriteLists<std::string>(
+          generation, snap_docs, remap, c.docs, terms_, snap_terms,
+          [&](size_t id) { return *term_keys_[id]; }, c.term_ids, c.terms, term_map) ||
+      !RewriteLists<char32_t>(
+          generation, snap_docs, remap, c.docs, chars_, snap_chars,
+          [&](size_t id) { return char_keys_[id]; }, c.char_ids, c.chars, char_map)) {
+    return give_up();
+  }
+  // No lock: the copy is private until installed.
+  c.scan_lens = ScanLens(c.docs);
+  BuildTiers(c.terms, c.scan_lens, live, total);
+  BuildTiers(c.chars, c.scan_lens, live, total);
+  c.ord_of.reserve(c.docs.size());
+  for (size_t i = 0; i < c.docs.size(); ++i) {
+    c.ord_of.emplace(c.docs[i].chunk_id, static_cast<uint32_t>(i));
+  }
+  c.term_keys = TermKeys(c.term_ids);
+  c.char_keys = CharKeys(c.char_ids);
+  Compacted old;
+  {
+    auto lock = WriteLock();
+    if (generation_ != generation) return;  // Load replaced the content (and reset the log)
+    old = InstallCompacted(std::move(c), snap_docs, remap, term_map, char_map);
+  }
+  // `old` (the uncompacted structures) is freed here, after the lock.
 }
 
 void KeywordIndex::ShrinkToFit() {
@@ -445,6 +614,7 @@ KeywordStats KeywordIndex::Stats() const {
                ord_of_.size() * (sizeof(std::pair<int64_t, uint32_t>) + 24) +
                ord_of_.bucket_count() * sizeof(void*);
   for (const auto& [term, id] : term_ids_) mem += term.capacity() + 48;
+  mem += term_keys_.capacity() * sizeof(void*) + char_keys_.capacity() * sizeof(char32_t);
   mem += term_ids_.bucket_count() * sizeof(void*) + char_ids_.size() * 32;
   for (const auto* entries : {&terms_, &chars_}) {
     for (const auto& e : *entries) {

@@ -72,8 +72,26 @@
 // 64-bit fingerprint of the indexed terms catches a caller passing different text (nothing
 // changes then). Compact() rewrites the lists without tombstones.
 //
+// Compaction without stalling writers (Compact()): a posting list is append-only and a new doc
+// always gets the next ordinal, so the postings of the first S ordinals (S = slots when the
+// compaction starts) never change while it runs; a Remove only flips the doc's flag. Compact()
+// records S and turns on a change log (the ordinals removed and the term/character ids whose
+// document frequency changed — O(1) per term of the op, kept by Add/Remove), then rewrites the
+// lists' postings below S in slices: a shared lock for ≈ 512 blocks at a time, released in
+// between, so Add/Remove (and the searches queued behind them) wait at most one slice. The
+// impact tiers of the copy are built with no lock held. Install, under the exclusive lock, then
+// replays what happened meanwhile onto the copy: docs added since (ordinals >= S, still live)
+// get the next new ordinals and their postings are copied from the live lists' tails; removed
+// docs that the copy holds become tombstones of the copy; the document frequency of every logged
+// term is taken from the live entry (so terms created, emptied or refilled meanwhile come out
+// right). N, total tokens and the tainted set are not touched by compaction. The result scores
+// every query exactly as the uncompacted index does (bit-identical: same N, avgdl, df, and per
+// doc the same frequencies and length). A Load meanwhile makes the compaction give up. The
+// replay costs O(ops meanwhile × their terms); the old structures are freed after the lock.
+//
 // Thread safety: all methods may be called concurrently; Search() and the read-only accessors
-// take a shared lock, writers (Add, Remove, Compact, Load) an exclusive one, so any number of
+// take a shared lock, writers (Add, Remove, Load, and Compact's short start and install steps)
+// an exclusive one — Compact's rewrite takes the shared lock only in short slices — so any number of
 // searches run in parallel; a waiting writer holds off new searches (writer preference), so
 // writes are not starved by a steady search load. Document analysis for Add/Remove runs before
 // the lock is taken. Save() takes a shared lock.
@@ -86,6 +104,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -169,10 +188,11 @@ class KeywordIndex {
   // Removes a chunk, given the text it was added with. NotFound when the id is not live;
   // FailedPrecondition (and no change) when the text does not analyse to what was indexed.
   Status Remove(const ChunkText& chunk);
-  // Rewrites all lists without tombstoned docs and drops empty terms. The rewrite runs under the
-  // shared lock, so searches continue (a writer arriving meanwhile waits for it, and new
-  // searches queue behind that writer); the result is installed under the exclusive lock, or
-  // redone there when a write came in between.
+  // Rewrites all lists without tombstoned docs and drops empty terms (see "Compaction without
+  // stalling writers" above): the rewrite takes the shared lock in short slices, so searches and
+  // writes continue; writes made meanwhile are replayed onto the copy when it is installed under
+  // the exclusive lock. Concurrent Compact() calls run one after the other. Blocks its caller for
+  // the whole rewrite (run it on a background thread).
   void Compact();
   bool NeedsCompaction() const;  // tombstones > 20% of slots (and > 1000)
   // Releases spare vector capacity (call after a bulk build; appends regrow it).
@@ -192,6 +212,12 @@ class KeywordIndex {
   Result<std::vector<KeywordHit>> SearchExhaustive(
       const std::vector<fulltext::QueryClause>& clauses, int k,
       const AllowedChunks* allowed = nullptr) const;
+
+  // Tests: called (with no lock held) after each slice of a compaction's rewrite, before the
+  // install; lets a test hold a compaction in the middle. Set before Compact() runs.
+  void SetCompactionSliceHookForTesting(std::function<void()> hook) {
+    slice_hook_ = std::move(hook);
+  }
 
   bool Contains(int64_t chunk_id) const;
   std::vector<int64_t> LiveChunkIds() const;  // sorted
@@ -239,12 +265,28 @@ class KeywordIndex {
     std::vector<uint32_t> scan_lens;
     std::unordered_map<int64_t, uint32_t> ord_of;
     std::unordered_map<std::string, uint32_t> term_ids;
+    std::vector<const std::string*> term_keys;
     std::vector<TermEntry> terms;
     std::unordered_map<char32_t, uint32_t> char_ids;
+    std::vector<char32_t> char_keys;
     std::vector<TermEntry> chars;
   };
-  Compacted BuildCompacted() const;  // shared lock held
-  void Install(Compacted c);         // exclusive lock held
+  // Compaction steps (keyword_index.cc). RewriteLists fills kept/new_ids from the live entries
+  // [0, n) in slices under the shared lock; false when a Load intervened (generation changed).
+  template <typename Key, typename KeyOf>
+  bool RewriteLists(uint64_t generation, uint32_t snap_docs, const std::vector<uint32_t>& remap,
+                    const std::vector<DocEntry>& new_docs, const std::vector<TermEntry>& live,
+                    size_t n, KeyOf key_of, std::unordered_map<Key, uint32_t>& new_ids,
+                    std::vector<TermEntry>& kept, std::vector<uint32_t>& id_map) const;
+  // Exclusive lock held: applies the ops logged since the snapshot to `c`, then swaps it in;
+  // returns the replaced structures (to be freed after the lock).
+  Compacted InstallCompacted(Compacted c, uint32_t snap_docs, const std::vector<uint32_t>& remap,
+                             const std::vector<uint32_t>& term_map,
+                             const std::vector<uint32_t>& char_map);
+  // Term/character keys by id, rebuilt from the maps (Load).
+  static std::vector<const std::string*> TermKeys(
+      const std::unordered_map<std::string, uint32_t>& ids);
+  static std::vector<char32_t> CharKeys(const std::unordered_map<char32_t, uint32_t>& ids);
 
   static Analysed Analyse(const ChunkText& chunk);
   // Impact tiers: whether a list of this length gets one with `live` docs; (re)builds e's tier
@@ -294,14 +336,30 @@ class KeywordIndex {
   std::vector<uint32_t> scan_lens_;
   std::unordered_map<int64_t, uint32_t> ord_of_;  // live chunk id → ordinal
   std::unordered_map<std::string, uint32_t> term_ids_;
+  // Id → key (term_keys_ points at the key inside term_ids_'s node: stable until erased), so a
+  // compaction can walk the terms by id while the map grows.
+  std::vector<const std::string*> term_keys_;
   std::vector<TermEntry> terms_;
   std::unordered_map<char32_t, uint32_t> char_ids_;
+  std::vector<char32_t> char_keys_;
   std::vector<TermEntry> chars_;
   std::unordered_set<char32_t> tainted_;  // started a colocated token: prefix refused
   size_t live_docs_ = 0;
   uint64_t total_tokens_ = 0;
   size_t tombstones_ = 0;
-  uint64_t version_ = 0;  // bumped by every change
+  uint64_t version_ = 0;     // bumped by every change
+  uint64_t generation_ = 0;  // bumped when the content is replaced (Load): compactions give up
+  // Change log of the compaction in flight (active between its snapshot and its install).
+  struct ChangeLog {
+    bool active = false;
+    std::vector<uint32_t> removed;  // ordinals removed meanwhile
+    std::vector<uint32_t> terms;    // term ids whose df changed (Add or Remove), with repeats
+    std::vector<uint32_t> chars;    // the same for character lists
+  };
+  ChangeLog log_;
+
+  std::mutex compact_mu_;  // serialises Compact() (not held by anything else)
+  std::function<void()> slice_hook_;
 };
 
 }  // namespace deepkb::inverted

@@ -358,19 +358,26 @@ Status KeywordIndex::LoadSnapshotBytes(std::string_view data, const std::string&
   BuildTiers(terms, scan_lens, live, total);
   BuildTiers(chars, scan_lens, live, total);
 
+  std::vector<const std::string*> term_keys = TermKeys(term_ids);  // node keys: survive the move
+  std::vector<char32_t> char_keys = CharKeys(char_ids);
+
   auto lock = WriteLock();
   docs_ = std::move(docs);
   scan_lens_ = std::move(scan_lens);
   ord_of_ = std::move(ord_of);
   term_ids_ = std::move(term_ids);
+  term_keys_ = std::move(term_keys);
   terms_ = std::move(terms);
   char_ids_ = std::move(char_ids);
+  char_keys_ = std::move(char_keys);
   chars_ = std::move(chars);
   tainted_ = std::move(tainted);
   live_docs_ = live;
   total_tokens_ = total;
   tombstones_ = tombs;
   ++version_;
+  ++generation_;       // a compaction in flight gives up
+  log_ = ChangeLog{};
   return Status::Ok();
 }
 
