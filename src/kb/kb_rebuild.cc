@@ -19,9 +19,10 @@
 //  3. Swap (locked, one transaction): chunks written since the last page are indexed (embedded
 //     under the lock: few), captured removals applied, the counts of the new indexes checked
 //     against SQLite, staged vectors (if any) replace the stored ones with the new embedder
-//     recorded, and fts_N is replaced by the shadow (DROP + ALTER TABLE RENAME). After the
-//     commit the new vector state and accelerator are installed; the old ones are freed after
-//     the lock is released.
+//     recorded, and fts_N is replaced by the shadow (renames: the old table becomes
+//     fts_N_retired). After the commit the new vector state and accelerator are installed; the
+//     old ones are freed after the lock is released.
+//  4. The retired table is emptied in short locked steps and dropped (FtsIndex::DropRetiredStep).
 // Any failure (embedder down, collection deleted, storage error) drops the shadow and staging
 // tables and leaves the old indexes serving. A crash leaves those tables behind; Open() drops
 // them (DropRebuildLeftovers).
@@ -225,7 +226,7 @@ Status KnowledgeBase::RebuildIndexes(const std::string& collection,
   std::shared_ptr<VectorCollection> old_vectors;
   std::shared_ptr<inverted::KeywordIndex> old_keywords;
   const auto swap_t0 = std::chrono::steady_clock::now();
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   RETURN_IF_ERROR(still_there());
   storage::Transaction tx(*db_);
   RETURN_IF_ERROR(tx.Begin());
@@ -287,6 +288,23 @@ Status KnowledgeBase::RebuildIndexes(const std::string& collection,
                utf8::Sanitize(collection), live, spec, ms(swap_t0, t_end), late,
                ms(swap_t0, t_checks), ms(t_checks, t_vectors), ms(t_vectors, t_fts), ms(t_fts, t_commit),
                ms(t_commit, t_install), ms(t_install, t_end));
+  lock.unlock();
+  // 4. Remove the retired FTS5 table in short steps (dropping it at once is linear in its size).
+  const auto t_retire = std::chrono::steady_clock::now();
+  int steps = 0;
+  while (true) {
+    std::lock_guard<std::mutex> step_lock(mu_);
+    auto more = fts_.DropRetiredStep(coll.id, 512);
+    if (!more.ok()) {
+      spdlog::warn("collection '{}': removing the old full-text table failed ({}); it is removed "
+                   "at the next start", utf8::Sanitize(collection), more.status().ToString());
+      break;
+    }
+    ++steps;
+    if (!*more) break;
+  }
+  spdlog::info("collection '{}': old full-text table removed in {} steps, {:.0f} ms",
+               utf8::Sanitize(collection), steps, ms(t_retire, std::chrono::steady_clock::now()));
   return Status::Ok();
 }
 

@@ -139,7 +139,8 @@ class RebuildTest : public ::testing::Test {
     auto db = storage::Database::Open((dir_ / "kb.db").string());
     EXPECT_TRUE(db.ok());
     std::vector<std::string> names;
-    auto s = (*db)->Prepare("SELECT name FROM sqlite_master WHERE name LIKE '%rebuild%'");
+    auto s = (*db)->Prepare("SELECT name FROM sqlite_master WHERE name LIKE '%rebuild%' OR "
+                            "name LIKE '%retired%'");
     EXPECT_TRUE(s.ok());
     while (*s->Step()) names.push_back(s->ColumnText(0));
     return names;
@@ -283,6 +284,16 @@ TEST_F(RebuildTest, KilledMidRebuildLeavesTheOldIndexesAndOpenCleansUp) {
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
   EXPECT_FALSE(LeftoverTables().empty());  // the shadow and staging tables of the dead rebuild
+  {
+    // As if it had died after the swap, before the old table was removed.
+    auto db = storage::Database::Open((dir_ / "kb.db").string());
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(fulltext::RegisterFts5Tokenizer((*db)->handle()).ok());
+    ASSERT_TRUE((*db)->Exec("CREATE VIRTUAL TABLE fts_" + std::to_string(cid_) +
+                            "_retired USING fts5(body, tokenize='deepkb')").ok());
+    ASSERT_TRUE((*db)->Exec("INSERT INTO fts_" + std::to_string(cid_) +
+                            "_retired(body) VALUES('old')").ok());
+  }
   Open();
   EXPECT_TRUE(LeftoverTables().empty());
   EXPECT_EQ(kb_->GetCollection("c")->embedder, "ngram-hash");  // unchanged

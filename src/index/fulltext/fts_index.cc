@@ -32,6 +32,9 @@ std::string ViewName(int64_t collection_id) {
 std::string ShadowName(int64_t collection_id) {
   return "fts_" + std::to_string(collection_id) + "_rebuild";
 }
+std::string RetiredName(int64_t collection_id) {
+  return "fts_" + std::to_string(collection_id) + "_retired";
+}
 
 Status CheckId(int64_t collection_id) {
   if (collection_id <= 0) {
@@ -130,6 +133,7 @@ Status FtsIndex::DropForCollection(int64_t collection_id) {
   current_analyzer_.erase(collection_id);
   shadows_.erase(collection_id);
   RETURN_IF_ERROR(db_.Exec("DROP TABLE IF EXISTS " + ShadowName(collection_id)));
+  RETURN_IF_ERROR(db_.Exec("DROP TABLE IF EXISTS " + RetiredName(collection_id)));
   RETURN_IF_ERROR(db_.Exec("DROP TABLE IF EXISTS " + TableName(collection_id)));
   RETURN_IF_ERROR(db_.Exec("DROP VIEW IF EXISTS " + ViewName(collection_id)));
   return Status::Ok();
@@ -234,11 +238,43 @@ Status FtsIndex::SwapShadow(int64_t collection_id) {
   }
   RETURN_IF_ERROR(EnsureTokenizer());
   const std::string table = TableName(collection_id);
-  RETURN_IF_ERROR(db_.Exec("DROP TABLE IF EXISTS " + table));
+  const std::string retired = RetiredName(collection_id);
+  RETURN_IF_ERROR(db_.Exec("DROP TABLE IF EXISTS " + retired));  // an earlier one not yet gone
+  RETURN_IF_ERROR(db_.Exec("ALTER TABLE " + table + " RENAME TO " + retired));
   RETURN_IF_ERROR(db_.Exec("ALTER TABLE " + ShadowName(collection_id) + " RENAME TO " + table));
   shadows_.erase(collection_id);
   current_analyzer_.erase(collection_id);
   return Status::Ok();
+}
+
+Result<bool> FtsIndex::DropRetiredStep(int64_t collection_id, int rows) {
+  RETURN_IF_ERROR(CheckId(collection_id));
+  RETURN_IF_ERROR(EnsureTokenizer());
+  const std::string retired = RetiredName(collection_id);
+  ASSIGN_OR_RETURN(const int64_t exists,
+                   db_.QueryInt("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                                "name = '" + retired + "'"));
+  if (exists == 0) return false;
+  // FTS5's own tables: the index blocks (_data) hold nearly all of it, then the per-row sizes
+  // (_docsize) and the segment index (_idx).
+  int64_t deleted = 0;
+  for (const char* part : {"_data", "_docsize", "_idx"}) {
+    const std::string t = retired + part;
+    // _idx is WITHOUT ROWID, keyed by (segid, term).
+    const char* key = std::string_view(part) == "_idx" ? "(segid, term)" : "id";
+    const std::string cols = std::string(key) == "id" ? "id" : "segid, term";
+    // _data keeps its first rows (the averages record, id 1, and the structure record, id 10):
+    // FTS5 reads them to open the table, which DROP TABLE does.
+    const std::string keep = std::string(part) == "_data" ? " WHERE id > 10" : "";
+    RETURN_IF_ERROR(db_.Exec("DELETE FROM " + t + " WHERE " + key + " IN (SELECT " + cols +
+                             " FROM " + t + keep + " LIMIT " + std::to_string(rows) + ")"));
+    ASSIGN_OR_RETURN(const int64_t changed, db_.QueryInt("SELECT changes()"));
+    deleted += changed;
+    if (deleted >= rows) return true;
+  }
+  if (deleted > 0) return true;
+  RETURN_IF_ERROR(db_.Exec("DROP TABLE " + retired));
+  return false;
 }
 
 Status FtsIndex::AbortShadow(int64_t collection_id) {
@@ -252,7 +288,8 @@ Result<int> FtsIndex::DropLeftoverShadows() {
   std::vector<std::string> names;
   {
     ASSIGN_OR_RETURN(auto stmt, db_.Prepare("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                            "AND name GLOB 'fts_[0-9]*_rebuild' AND sql LIKE "
+                                            "AND (name GLOB 'fts_[0-9]*_rebuild' OR name GLOB "
+                                            "'fts_[0-9]*_retired') AND sql LIKE "
                                             "'CREATE VIRTUAL TABLE%'"));
     while (true) {
       ASSIGN_OR_RETURN(const bool row, stmt.Step());
@@ -262,7 +299,7 @@ Result<int> FtsIndex::DropLeftoverShadows() {
   }
   for (const std::string& n : names) {
     // Only names we make (digits between the fixed parts) reach the DDL.
-    const std::string digits = n.substr(4, n.size() - 4 - 8);
+    const std::string digits = n.substr(4, n.size() - 4 - 8);  // "_rebuild", "_retired": 8
     if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) continue;
     RETURN_IF_ERROR(db_.Exec("DROP TABLE " + n));
   }

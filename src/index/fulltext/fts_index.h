@@ -115,12 +115,18 @@ class FtsIndex {
   // SetShadowWatermark(id of the last row).
   Result<std::vector<ContentRow>> ShadowAdvance(int64_t collection_id, int limit);
   void SetShadowWatermark(int64_t collection_id, int64_t watermark);
-  // Drops fts_N and renames the shadow to fts_N (inside the caller's transaction; the shadow
-  // state is forgotten, so call AbortShadow() if that transaction does not commit).
+  // Retires fts_N (renamed fts_N_retired: dropping a large table at once would hold the write
+  // lock for seconds) and renames the shadow to fts_N, inside the caller's transaction; the
+  // shadow state is forgotten, so call AbortShadow() if that transaction does not commit.
   Status SwapShadow(int64_t collection_id);
+  // One short step of removing a retired table: deletes up to `rows` rows of its shadow tables,
+  // and drops it once they are empty. Returns whether more steps are needed (false when there
+  // is no retired table).
+  Result<bool> DropRetiredStep(int64_t collection_id, int rows);
   // Drops the shadow (if any) and forgets it.
   Status AbortShadow(int64_t collection_id);
-  // Drops every shadow table left in the database by a rebuild that did not finish (a crash).
+  // Drops every shadow or retired table left in the database by a rebuild that did not finish
+  // (a crash).
   Result<int> DropLeftoverShadows();
 
  private:
