@@ -87,6 +87,17 @@ DocumentRow ReadDocument(const Statement& s) {
   return d;
 }
 
+// Every remaining row of a statement selecting kDocumentColumns.
+Result<std::vector<DocumentRow>> ReadDocuments(Statement& s) {
+  std::vector<DocumentRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadDocument(s));
+  }
+  return out;
+}
+
 ChunkRow ReadChunk(const Statement& s) {
   ChunkRow c;
   c.id = s.ColumnInt(0);
@@ -265,13 +276,7 @@ Result<std::vector<DocumentRow>> KbStore::ListDocuments(int64_t collection_id,
                                             "AND doc_id > ? AND deleted = 0 "
                                             "ORDER BY doc_id LIMIT ?"));
   s.Bind(1, collection_id).Bind(2, after_doc_id).Bind(3, limit);
-  std::vector<DocumentRow> out;
-  while (true) {
-    ASSIGN_OR_RETURN(const bool row, s.Step());
-    if (!row) break;
-    out.push_back(ReadDocument(s));
-  }
-  return out;
+  return ReadDocuments(s);
 }
 
 Result<int64_t> KbStore::UpsertDocument(const DocumentRow& d) {
@@ -643,13 +648,7 @@ Result<std::vector<DocumentRow>> KbStore::VersionsAtOrBelow(int64_t collection_i
                                             "AND doc_id > ? AND version >= 0 AND version <= ? "
                                             "ORDER BY doc_id LIMIT ?"));
   s.Bind(1, collection_id).Bind(2, after_doc_id).Bind(3, ToStored(max_hlc)).Bind(4, limit);
-  std::vector<DocumentRow> out;
-  while (true) {
-    ASSIGN_OR_RETURN(const bool row, s.Step());
-    if (!row) break;
-    out.push_back(ReadDocument(s));
-  }
-  return out;
+  return ReadDocuments(s);
 }
 
 Result<int64_t> KbStore::RemoveDocument(int64_t document_row_id, const std::string& collection,
