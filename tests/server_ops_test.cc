@@ -357,6 +357,7 @@ TEST_F(ServerOpsTest, MetricsExpositionHasContractNamesAndParses) {
         "deepkb_search_duration_seconds_count{mode=\"hybrid\"} 1",
         "deepkb_index_update_duration_seconds_count 1", "deepkb_documents{collection=\"docs\"} 1",
         "deepkb_chunks{collection=\"docs\"} 1", "deepkb_disk_usage_ratio ",
+        "# TYPE deepkb_vector_queue gauge",
         "# TYPE deepkb_http_request_duration_seconds histogram",
         "# TYPE deepkb_http_requests_total counter", "deepkb_process_resident_memory_bytes "}) {
     EXPECT_NE(t.find(name), std::string::npos) << name << "\n" << t;

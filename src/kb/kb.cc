@@ -38,19 +38,6 @@ Status ValidateMetadata(const std::string& json_text) {
 
 }  // namespace
 
-Status KnowledgeBase::ApplyToIndex(VectorCollection& vc, const std::vector<int64_t>& removed,
-                                   const std::vector<int64_t>& added,
-                                   const std::vector<std::vector<float>>& vectors) {
-  for (int64_t id : removed) {
-    const auto label = static_cast<hnsw::Label>(id);
-    if (vc.index->Contains(label)) RETURN_IF_ERROR(vc.index->Remove(label));
-  }
-  for (size_t i = 0; i < added.size(); ++i) {
-    RETURN_IF_ERROR(vc.index->Add(static_cast<hnsw::Label>(added[i]), vectors[i]));
-  }
-  return Status::Ok();
-}
-
 std::string_view OutcomeName(PutResult::Outcome o) {
   switch (o) {
     case PutResult::Outcome::kCreated: return "created";
@@ -112,7 +99,11 @@ KnowledgeBase::KnowledgeBase(std::string data_dir, KbOptions opts,
       store_(*db_),
       fts_(*db_),
       vectors_(data_dir_, opts_.vectors),
-      keywords_(data_dir_) {}
+      keywords_(data_dir_),
+      applier_(opts_.vector_queue,
+               [this](int64_t id, const std::shared_ptr<VectorCollection>& vc) {
+                 MaybeCompact(id, vc);
+               }) {}
 
 void KnowledgeBase::MaybeCompact(int64_t collection_id,
                                  const std::shared_ptr<VectorCollection>& vc) {
@@ -135,6 +126,7 @@ void KnowledgeBase::MaybeCompact(int64_t collection_id,
 }
 
 KnowledgeBase::~KnowledgeBase() {
+  applier_.Stop();  // the graphs get every queued change before the snapshots are written
   {
     std::lock_guard<std::mutex> lock(compact_mu_);
     if (compactor_.joinable()) compactor_.join();
@@ -145,6 +137,7 @@ KnowledgeBase::~KnowledgeBase() {
 
 Status KnowledgeBase::SaveIndexes() {
   std::lock_guard<std::mutex> lock(mu_);
+  applier_.WaitIdle();  // (writers cannot queue more: they need mu_)
   ASSIGN_OR_RETURN(int64_t seq, store_.LastChangeSeq());
   RETURN_IF_ERROR(vectors_.SaveSnapshots(static_cast<uint64_t>(seq)));
   return keywords_.SaveSnapshots();
@@ -364,6 +357,7 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
   }
 
   const auto index_t0 = std::chrono::steady_clock::now();
+  if (vc) applier_.WaitForRoom();
   std::lock_guard<std::mutex> lock(mu_);
   if (vc) {
     // An index rebuild may have swapped in another embedder while we embedded: use the
@@ -429,13 +423,13 @@ Result<PutResult> KnowledgeBase::PutDocument(const PutDocumentRequest& req) {
   change.created_at = doc.updated_at;
   RETURN_IF_ERROR(store_.AppendChange(change).status());
   RETURN_IF_ERROR(tx.Commit());
-  // The in-memory index follows the committed state (under mu_, so a snapshot never sees a
-  // half-applied write). Should this fail, the next start reconciles the index with SQLite.
+  // The in-memory indexes follow the committed state (under mu_, so a snapshot never sees a
+  // half-applied write): the keyword accelerator now, the vector graph through the applier
+  // (searchable at once). Should either fail, the next start reconciles it with SQLite.
   keywords_.Apply(coll.id, kw_removed, kw_added);
   if (vc) {
-    Status s = ApplyToIndex(*vc, old_chunk_ids, new_chunk_ids, vectors);
-    if (!s.ok()) spdlog::error("vector index update failed (repaired at next start): {}", s.ToString());
-    MaybeCompact(coll.id, vc);
+    applier_.Submit(coll.id, vc, std::move(old_chunk_ids), std::move(new_chunk_ids),
+                    std::move(vectors));
   }
   result.version = doc.version;
   result.chunks = doc.chunk_count;
@@ -451,6 +445,7 @@ Result<uint64_t> KnowledgeBase::DeleteDocument(const std::string& collection,
                                                const std::string& doc_id) {
   ASSIGN_OR_RETURN(CollectionRow coll, FindCollection(collection));
   const auto index_t0 = std::chrono::steady_clock::now();
+  applier_.WaitForRoom();
   std::lock_guard<std::mutex> lock(mu_);
   storage::Transaction tx(*db_);
   RETURN_IF_ERROR(tx.Begin());
@@ -489,9 +484,7 @@ Result<uint64_t> KnowledgeBase::DeleteDocument(const std::string& collection,
   RETURN_IF_ERROR(tx.Commit());
   keywords_.Apply(coll.id, kw_removed, {});
   if (auto vc = vectors_.Get(coll.id)) {
-    Status s = ApplyToIndex(*vc, old_chunk_ids, {}, {});
-    if (!s.ok()) spdlog::error("vector index update failed (repaired at next start): {}", s.ToString());
-    MaybeCompact(coll.id, vc);
+    applier_.Submit(coll.id, vc, std::move(old_chunk_ids), {}, {});
   }
   if (opts_.on_index_update) {
     opts_.on_index_update(
@@ -532,6 +525,7 @@ Result<std::vector<DocumentRow>> KnowledgeBase::ListDocuments(const std::string&
 
 Status KnowledgeBase::Verify() {
   std::lock_guard<std::mutex> lock(mu_);
+  applier_.WaitIdle();  // compare the graphs with every committed write
   ASSIGN_OR_RETURN(std::string check, db_->QueryText("PRAGMA integrity_check"));
   if (check != "ok") {
     return DataLossError("SQLite integrity check failed: " + check +

@@ -3,8 +3,11 @@
 // keyword search, reads and verification.
 //
 // Durability: a write method that returns OK has committed its transaction (WAL,
-// synchronous=FULL); one that fails has changed nothing. Indexes are maintained in the same
-// transaction, so they can never disagree with the documents they index.
+// synchronous=FULL); one that fails has changed nothing. The full-text index and the stored
+// vectors are maintained in the same transaction, so they can never disagree with the documents
+// they index; the in-memory indexes (keyword accelerator, HNSW graphs) are derived from them and
+// follow after the commit — the graphs through a background queue whose entries searches scan
+// exactly (kb/vector_applier.h), so a write is searchable in every mode when it returns.
 //
 // Thread safety: all methods may be called from any thread. Parsing and chunking run without
 // locks (in the caller's thread); database access is serialised by an internal mutex around
@@ -31,6 +34,7 @@
 #include "crypto/aead.h"
 #include "index/fulltext/fts_index.h"
 #include "kb/keyword_set.h"
+#include "kb/vector_applier.h"
 #include "kb/vectors.h"
 #include "storage/kb_store.h"
 #include "storage/sqlite.h"
@@ -51,7 +55,8 @@ struct KbOptions {
   // call back into the KnowledgeBase. on_search: each successful Search, with
   // the mode actually used ("keyword", "vector", "hybrid") and its wall time. on_index_update:
   // each document write or delete that changed something, with the time from the start of its
-  // transaction (document row, chunks, full-text rows, change log) to the vector index applied.
+  // transaction (document row, chunks, full-text rows, change log) until it is searchable in
+  // every mode (its vector changes queued for the graph, see vector_queue).
   std::function<void(std::string_view mode, double seconds)> on_search;
   std::function<void(double seconds)> on_index_update;
   // Encryption at rest: the directory's data key (crypto::UnlockDataDir), or null for an
@@ -66,6 +71,11 @@ struct KbOptions {
   // Chunks per step of an online index rebuild (RebuildIndexes): the KB lock is held for about
   // the time FTS5 takes to index this many chunks.
   int rebuild_page_chunks = 128;
+  // Vector graph updates are applied by a background thread (kb/vector_applier.h); a write
+  // returns once committed and visible to every search mode. At most this many vector changes
+  // wait (writers block beyond it; searches scan the waiting ones exactly). 0: each write
+  // inserts into the graph itself before it returns (slower writes; for comparisons).
+  size_t vector_queue = 8192;
 };
 
 struct CreateCollectionRequest {
@@ -313,6 +323,15 @@ class KnowledgeBase {
   // Writes the vector index snapshots (also done by the destructor).
   Status SaveIndexes();
 
+  // Blocks until every write committed before the call has reached the in-memory vector graphs.
+  // Not needed for correctness (queued changes are already searchable, KbOptions::vector_queue);
+  // benchmarks use it to time the whole index update, tests to inspect the graph.
+  void WaitForVectorIndex() { applier_.WaitIdle(); }
+  // Vector changes committed but not yet in the graphs.
+  size_t VectorQueueLength() const { return applier_.pending(); }
+  // Tests: stops (true) or resumes the background application of vector changes.
+  void PauseVectorApplierForTesting(bool paused) { applier_.PauseForTesting(paused); }
+
   ~KnowledgeBase();
 
   const std::string& node_id() const { return node_id_; }
@@ -325,9 +344,6 @@ class KnowledgeBase {
   KnowledgeBase(std::string data_dir, KbOptions opts, std::unique_ptr<storage::Database> db);
   // GetCollection without counts (cheap): used by every write and search.
   Result<CollectionRow> FindCollection(const std::string& name);
-  static Status ApplyToIndex(VectorCollection& vc, const std::vector<int64_t>& removed,
-                             const std::vector<int64_t>& added,
-                             const std::vector<std::vector<float>>& vectors);
   // Drops the build-aside tables of rebuilds that did not finish (kb_rebuild.cc). At Open.
   Status DropRebuildLeftovers();
   struct RemoteWrite;  // kb_sync.cc
@@ -353,6 +369,9 @@ class KnowledgeBase {
   std::mutex compact_mu_;
   std::thread compactor_;           // guarded by compact_mu_
   std::atomic<bool> compacting_{false};
+  // Applies committed vector changes to the graphs off the write path (after the members its
+  // callback uses; the destructor stops it first).
+  VectorApplier applier_;
 };
 
 }  // namespace deepkb::kb

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <future>
+#include <limits>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/utf8.h"
 #include "index/fulltext/analyzer.h"
@@ -22,6 +24,30 @@ struct Candidate {
   int64_t chunk_id = 0;
   double score = 0;        // path score: -bm25 or cosine similarity
   std::string highlight;   // keyword path only
+};
+
+// The graph's filter during a search while removals wait in the applier's queue: those labels
+// are still in the graph but no longer in the collection.
+class ExcludingFilter : public hnsw::Filter {
+ public:
+  ExcludingFilter(const hnsw::Filter* inner, const std::unordered_set<hnsw::Label>& excluded)
+      : inner_(inner), excluded_(excluded) {}
+  bool Allows(hnsw::Label label) const override {
+    return !excluded_.count(label) && (!inner_ || inner_->Allows(label));
+  }
+  size_t Cardinality() const override {
+    return inner_ ? inner_->Cardinality() : std::numeric_limits<size_t>::max();
+  }
+  void ForEach(const std::function<void(hnsw::Label)>& fn) const override {
+    if (!inner_) return;
+    inner_->ForEach([&](hnsw::Label label) {
+      if (!excluded_.count(label)) fn(label);
+    });
+  }
+
+ private:
+  const hnsw::Filter* inner_;
+  const std::unordered_set<hnsw::Label>& excluded_;
 };
 
 bool IsConnector(char c) {
@@ -129,8 +155,32 @@ Result<SearchResponse> KnowledgeBase::Search(const SearchRequest& req) {
     }
     const size_t ef = static_cast<size_t>(
         std::max<int>(req.ef > 0 ? req.ef : static_cast<int>(vectors_.options().ef_search), depth));
-    ASSIGN_OR_RETURN(auto hits, vc->index->Search(qv[0], static_cast<size_t>(depth), ef,
-                                                  label_filter.get()));
+    // Committed changes the background applier has not put into the graph yet: additions are
+    // scanned exactly, removals filtered out. The queue is read before the graph (a change
+    // leaves it only after the graph has it), so no committed vector is missed.
+    std::unordered_set<hnsw::Label> removed;
+    std::vector<hnsw::SearchHit> hits = vc->pending.Search(
+        qv[0], static_cast<size_t>(depth), vc->index->options().metric, label_filter.get(),
+        &removed);
+    const ExcludingFilter excluding(label_filter.get(), removed);
+    const hnsw::Filter* graph_filter = label_filter.get();
+    if (!removed.empty()) graph_filter = &excluding;
+    ASSIGN_OR_RETURN(auto graph_hits,
+                     vc->index->Search(qv[0], static_cast<size_t>(depth), ef, graph_filter));
+    if (hits.empty()) {
+      hits = std::move(graph_hits);
+    } else {
+      // A change applied between the two reads is found twice: keep one.
+      std::unordered_set<hnsw::Label> seen;
+      for (const auto& h : hits) seen.insert(h.label);
+      for (const auto& h : graph_hits) {
+        if (seen.insert(h.label).second) hits.push_back(h);
+      }
+      std::sort(hits.begin(), hits.end(), [](const hnsw::SearchHit& a, const hnsw::SearchHit& b) {
+        return a.distance < b.distance || (a.distance == b.distance && a.label < b.label);
+      });
+      if (hits.size() > static_cast<size_t>(depth)) hits.resize(static_cast<size_t>(depth));
+    }
     for (const auto& h : hits) {
       out.push_back({static_cast<int64_t>(h.label), 1.0 - static_cast<double>(h.distance), {}});
     }

@@ -419,6 +419,7 @@ Result<std::vector<ApplyResult>> KnowledgeBase::ApplyChanges(
   }
   // 3. One transaction for the batch, then the in-memory indexes.
   std::vector<ApplyResult> results;
+  applier_.WaitForRoom();
   std::lock_guard<std::mutex> lock(mu_);
   {
     storage::Transaction tx(*db_);
@@ -428,21 +429,14 @@ Result<std::vector<ApplyResult>> KnowledgeBase::ApplyChanges(
     }
     RETURN_IF_ERROR(tx.Commit());
   }
-  std::set<int64_t> touched;
   for (RemoteWrite& w : writes) {
     results.push_back(w.result);
     if (!w.valid || w.result.outcome != ApplyOutcome::kApplied) continue;
     keywords_.Apply(w.coll.id, w.kw_removed, w.kw_added);
     if (w.vc) {
-      Status s = ApplyToIndex(*w.vc, w.old_chunk_ids, w.new_chunk_ids, w.vectors);
-      if (!s.ok()) {
-        spdlog::error("vector index update failed (repaired at next start): {}", s.ToString());
-      }
-      touched.insert(w.coll.id);
+      applier_.Submit(w.coll.id, w.vc, std::move(w.old_chunk_ids), std::move(w.new_chunk_ids),
+                      std::move(w.vectors));
     }
-  }
-  for (int64_t id : touched) {
-    if (auto vc = vectors_.Get(id)) MaybeCompact(id, vc);
   }
   return results;
 }
@@ -524,6 +518,7 @@ Result<PruneResult> KnowledgeBase::PruneAbsentFromSource(
         const size_t end = std::min(doomed.size(), i + static_cast<size_t>(batch));
         std::vector<int64_t> old_chunk_ids;
         std::vector<inverted::ChunkText> kw_removed;
+        applier_.WaitForRoom();
         std::lock_guard<std::mutex> lock(mu_);
         {
           storage::Transaction tx(*db_);
@@ -559,11 +554,7 @@ Result<PruneResult> KnowledgeBase::PruneAbsentFromSource(
         }
         keywords_.Apply(coll.id, kw_removed, {});
         if (auto vc = vectors_.Get(coll.id); vc && !old_chunk_ids.empty()) {
-          Status s = ApplyToIndex(*vc, old_chunk_ids, {}, {});
-          if (!s.ok()) {
-            spdlog::error("vector index update failed (repaired at next start): {}", s.ToString());
-          }
-          MaybeCompact(coll.id, vc);
+          applier_.Submit(coll.id, vc, std::move(old_chunk_ids), {}, {});
         }
       }
       if (page.size() < static_cast<size_t>(kPage)) break;

@@ -2,8 +2,11 @@
 // filters, fusion, snapshots and recovery.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <set>
 
 #include "common/hash.h"
 #include "kb/kb.h"
@@ -31,8 +34,8 @@ class VectorSearchTest : public ::testing::Test {
     kb_.reset();
     fs::remove_all(dir_);
   }
-  void Open() {
-    auto kb = KnowledgeBase::Open(dir_.string());
+  void Open(const KbOptions& opts = {}) {
+    auto kb = KnowledgeBase::Open(dir_.string(), opts);
     ASSERT_TRUE(kb.ok()) << kb.status().ToString();
     kb_ = std::move(kb).value();
   }
@@ -180,6 +183,111 @@ TEST_F(VectorSearchTest, CorruptSnapshotIsRebuiltFromTheDatabase) {
   auto r = Search("replicaton", "vector");
   ASSERT_FALSE(r.hits.empty());
   EXPECT_EQ(r.hits[0].doc_id, "replication");
+}
+
+TEST_F(VectorSearchTest, QueuedChangesAreSearchableBeforeTheGraphHasThem) {
+  auto old_chunks = kb_->GetDocumentChunks("c", "replication");
+  ASSERT_TRUE(old_chunks.ok());
+  std::set<int64_t> old_ids;
+  for (const auto& ch : *old_chunks) old_ids.insert(ch.id);
+
+  kb_->PauseVectorApplierForTesting(true);  // the graph sees none of the writes below
+  Put("fresh", "Quantisation shrinks every vector to eight bits per dimension.",
+      R"({"team":"ops"})");
+  Put("replication", "Standby servers replay the write-ahead log of the primary.",
+      R"({"team":"ops"})");
+  ASSERT_TRUE(kb_->DeleteDocument("c", "zh").ok());
+  EXPECT_GE(kb_->VectorQueueLength(), 4u);  // 2 additions, 2 removals
+
+  const auto check = [&](const char* when) {
+    SCOPED_TRACE(when);
+    auto r = Search("quantisation eight bits", "vector");
+    ASSERT_FALSE(r.hits.empty());
+    EXPECT_EQ(r.hits[0].doc_id, "fresh");
+    // The filter applies to queued vectors too.
+    for (const auto& h : Search("quantisation eight bits", "vector", R"({"team":"search"})").hits) {
+      EXPECT_NE(h.doc_id, "fresh");
+    }
+    EXPECT_EQ(Search("quantisation eight bits", "vector", R"({"team":"ops"})").hits.at(0).doc_id,
+              "fresh");
+    // The replaced chunk and the deleted document are still in the graph until the queue is
+    // applied; searches must not return them.
+    auto rep = Search("write-ahead log primary standby", "vector");
+    ASSERT_FALSE(rep.hits.empty());
+    EXPECT_EQ(rep.hits[0].doc_id, "replication");
+    for (const auto& h : Search("Database replication copies every write", "vector").hits) {
+      EXPECT_FALSE(old_ids.count(h.chunk_id)) << "replaced chunk " << h.chunk_id << " returned";
+    }
+    for (const auto& h : Search("知识库中文检索", "vector").hits) EXPECT_NE(h.doc_id, "zh");
+    // top_k 1 with the deleted document's own text: its chunk is the graph's nearest, so unless
+    // pending removals are excluded in the walk the one result slot is lost to it.
+    auto one = kb_->Search({.collection = "c", .query = "知识库支持中文检索和引用原文。",
+                            .mode = "vector", .top_k = 1});
+    ASSERT_TRUE(one.ok());
+    ASSERT_EQ(one->hits.size(), 1u);
+    EXPECT_NE(one->hits[0].doc_id, "zh");
+    auto hybrid = Search("quantisation eight bits", "hybrid");
+    ASSERT_FALSE(hybrid.hits.empty());
+    EXPECT_EQ(hybrid.hits[0].doc_id, "fresh");
+  };
+  check("queued");
+  kb_->PauseVectorApplierForTesting(false);
+  kb_->WaitForVectorIndex();
+  EXPECT_EQ(kb_->VectorQueueLength(), 0u);
+  check("applied");
+  EXPECT_TRUE(kb_->Verify().ok()) << kb_->Verify().ToString();
+}
+
+TEST_F(VectorSearchTest, WritersWaitWhileTheQueueIsFull) {
+  kb_.reset();
+  KbOptions opts;
+  opts.vector_queue = 3;
+  Open(opts);
+  kb_->PauseVectorApplierForTesting(true);
+  for (int i = 0; i < 3; ++i) Put("q" + std::to_string(i), "queued document number " + std::to_string(i));
+  EXPECT_EQ(kb_->VectorQueueLength(), 3u);
+  auto blocked = std::async(std::launch::async, [&] {
+    PutDocumentRequest r;
+    r.collection = "c";
+    r.doc_id = "late";
+    r.bytes = "a write that has to wait for room in the queue";
+    r.format = text::Format::kText;
+    return kb_->PutDocument(r).status();
+  });
+  EXPECT_EQ(blocked.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+      << "a write went through while the vector queue was full";
+  // Searches are not blocked meanwhile, and see the queued documents.
+  EXPECT_EQ(Search("queued document number 2", "vector").hits.at(0).doc_id, "q2");
+  kb_->PauseVectorApplierForTesting(false);
+  ASSERT_TRUE(blocked.get().ok());
+  kb_->WaitForVectorIndex();
+  EXPECT_TRUE(kb_->Verify().ok()) << kb_->Verify().ToString();
+  EXPECT_EQ(Search("wait for room in the queue", "vector").hits.at(0).doc_id, "late");
+}
+
+TEST_F(VectorSearchTest, SynchronousModeAppliesEachWriteBeforeItReturns) {
+  kb_.reset();
+  KbOptions opts;
+  opts.vector_queue = 0;
+  Open(opts);
+  kb_->PauseVectorApplierForTesting(true);  // no effect: there is no queue
+  Put("sync", "Synchronous graph insertion before the write returns.");
+  EXPECT_EQ(kb_->VectorQueueLength(), 0u);
+  ASSERT_TRUE(kb_->DeleteDocument("c", "zh").ok());
+  EXPECT_EQ(kb_->VectorQueueLength(), 0u);
+  EXPECT_TRUE(kb_->Verify().ok()) << kb_->Verify().ToString();  // would wait forever if queued
+  EXPECT_EQ(Search("synchronous graph insertion", "vector").hits.at(0).doc_id, "sync");
+}
+
+TEST_F(VectorSearchTest, QueuedChangesSurviveCloseAndReachTheSnapshot) {
+  kb_->PauseVectorApplierForTesting(true);
+  Put("late", "Written while the applier was paused, just before the node stopped.");
+  ASSERT_TRUE(kb_->DeleteDocument("c", "tokenizer").ok());
+  kb_->PauseVectorApplierForTesting(false);
+  kb_.reset();  // applies the queue, then writes the snapshot
+  Open();
+  EXPECT_TRUE(kb_->Verify().ok()) << kb_->Verify().ToString();
+  EXPECT_EQ(Search("paused just before the node stopped", "vector").hits.at(0).doc_id, "late");
 }
 
 TEST_F(VectorSearchTest, UnknownEmbedderAndDownServerAreClearErrors) {

@@ -17,10 +17,76 @@
 
 #include "crypto/encrypted_file.h"
 #include "embed/batching_embedder.h"
+#include "index/hnsw/distance.h"
 
 namespace deepkb::kb {
 
 namespace fs = std::filesystem;
+
+void PendingVectors::Push(std::span<const int64_t> removed, std::span<const int64_t> added,
+                          const std::vector<std::vector<float>>& vectors, hnsw::Metric metric) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  for (int64_t id : removed) ++removed_[static_cast<hnsw::Label>(id)];
+  for (size_t i = 0; i < added.size(); ++i) {
+    labels_.push_back(static_cast<hnsw::Label>(added[i]));
+    std::vector<float> v = vectors[i];
+    if (metric == hnsw::Metric::kCosine) hnsw::NormalizeInPlace(v.data(), v.size());
+    vectors_.push_back(std::move(v));
+  }
+}
+
+void PendingVectors::Pop(std::span<const int64_t> removed, size_t added) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  for (int64_t id : removed) {
+    auto it = removed_.find(static_cast<hnsw::Label>(id));
+    if (it != removed_.end() && --it->second == 0) removed_.erase(it);
+  }
+  added = std::min(added, labels_.size());
+  labels_.erase(labels_.begin(), labels_.begin() + static_cast<std::ptrdiff_t>(added));
+  vectors_.erase(vectors_.begin(), vectors_.begin() + static_cast<std::ptrdiff_t>(added));
+}
+
+size_t PendingVectors::additions() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return labels_.size();
+}
+
+size_t PendingVectors::removals() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return removed_.size();
+}
+
+std::vector<hnsw::SearchHit> PendingVectors::Search(
+    std::span<const float> query, size_t k, hnsw::Metric metric, const hnsw::Filter* filter,
+    std::unordered_set<hnsw::Label>* removed) const {
+  std::vector<hnsw::SearchHit> hits;
+  std::vector<float> q(query.begin(), query.end());
+  if (metric == hnsw::Metric::kCosine) hnsw::NormalizeInPlace(q.data(), q.size());
+  const hnsw::Kernels& kern = hnsw::ActiveKernels();
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  removed->clear();
+  for (const auto& [label, count] : removed_) removed->insert(label);
+  if (k == 0) return hits;
+  for (size_t i = 0; i < labels_.size(); ++i) {
+    const hnsw::Label label = labels_[i];
+    const std::vector<float>& v = vectors_[i];
+    if (v.size() != q.size() || removed->count(label) || (filter && !filter->Allows(label))) {
+      continue;
+    }
+    const float d = metric == hnsw::Metric::kL2 ? kern.l2_sqr(q.data(), v.data(), v.size())
+                                                : 1.0f - kern.dot(q.data(), v.data(), v.size());
+    hits.push_back({label, d});
+  }
+  lock.unlock();
+  const size_t kk = std::min(k, hits.size());
+  std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(kk), hits.end(),
+                    [](const hnsw::SearchHit& a, const hnsw::SearchHit& b) {
+                      return a.distance < b.distance ||
+                             (a.distance == b.distance && a.label < b.label);
+                    });
+  hits.resize(kk);
+  return hits;
+}
 
 std::string VectorSet::SnapshotPath(int64_t collection_id) const {
   return dir_ + "/" + std::to_string(collection_id) + ".hnsw";

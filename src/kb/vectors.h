@@ -26,10 +26,15 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
+#include <span>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/status.h"
@@ -40,12 +45,45 @@
 
 namespace deepkb::kb {
 
+// Vector index changes of one collection that are committed in SQLite but not yet applied to its
+// HNSW graph (kb/vector_applier.h applies them on a background thread, in commit order). Vector
+// searches read this so that a committed write is visible at once: pending additions are scanned
+// exactly (brute force, same distance as the index) and pending removals are filtered out of the
+// graph's results. Changes enter with Push (in commit order) and leave with Pop (in the same
+// order) after the graph has them, so "in the graph or here" always holds for a committed vector.
+// Thread safe (a shared_mutex: searches share it, Push/Pop take it briefly).
+class PendingVectors {
+ public:
+  // Records a committed change. `vectors` are one per `added` label, of the index's dimension.
+  void Push(std::span<const int64_t> removed, std::span<const int64_t> added,
+            const std::vector<std::vector<float>>& vectors, hnsw::Metric metric);
+  // Forgets the oldest change once the graph has it (its removals and `added` additions).
+  void Pop(std::span<const int64_t> removed, size_t added);
+  size_t additions() const;
+  size_t removals() const;
+
+  // The k nearest pending additions to `query` (distance as the index computes it for `metric`)
+  // that `filter` allows (null: all) and that are not pending removal; `removed` receives the
+  // labels pending removal, which the caller must filter out of the graph's results. Read the
+  // graph *after* this call: a change that leaves here has reached the graph before it left.
+  std::vector<hnsw::SearchHit> Search(std::span<const float> query, size_t k,
+                                      hnsw::Metric metric, const hnsw::Filter* filter,
+                                      std::unordered_set<hnsw::Label>* removed) const;
+
+ private:
+  mutable std::shared_mutex mu_;
+  std::deque<hnsw::Label> labels_;           // pending additions, oldest first
+  std::deque<std::vector<float>> vectors_;   // unit length under kCosine
+  std::unordered_map<hnsw::Label, int> removed_;  // label -> pending removals of it
+};
+
 struct VectorCollection {
   std::string spec;  // embedder spec as recorded on the collection
   size_t dim = 0;
   std::unique_ptr<embed::Embedder> embedder;
   std::unique_ptr<hnsw::HnswIndex> index;
   size_t missing_vectors = 0;  // live chunks without a vector at load time
+  PendingVectors pending;      // committed changes the background applier has not applied yet
 };
 
 struct VectorOptions {

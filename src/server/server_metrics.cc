@@ -38,6 +38,10 @@ ServerMetrics::ServerMetrics()
                                     {"collection"})),
       chunks_(registry_.AddGauge("deepkb_chunks", "Chunks of live documents per collection.",
                                  {"collection"})),
+      vector_queue_(registry_.AddGauge(
+          "deepkb_vector_queue",
+          "Vector index changes committed but not yet in the in-memory graphs (searchable "
+          "already; applied by a background thread, bounded by the KB's queue limit).")),
       disk_usage_(registry_.AddGauge(
           "deepkb_disk_usage_ratio",
           "Used fraction (0-1) of the file system holding the data directory.")),
@@ -84,6 +88,7 @@ std::string ServerMetrics::Scrape(kb::KnowledgeBase& kb, const std::string& data
       chunks_.With({c.name}).Set(static_cast<double>(c.chunks));
     }
   }
+  vector_queue_.With().Set(static_cast<double>(kb.VectorQueueLength()));
   if (auto usage = DiskGuard::StatvfsUsage(data_dir); usage.ok()) disk_usage_.With().Set(*usage);
   if (FILE* f = std::fopen("/proc/self/statm", "r")) {
     long pages = 0, resident = 0;

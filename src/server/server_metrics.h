@@ -50,6 +50,7 @@ class ServerMetrics {
   metrics::Family<metrics::Histogram>& index_update_duration_;
   metrics::Family<metrics::Gauge>& documents_;
   metrics::Family<metrics::Gauge>& chunks_;
+  metrics::Family<metrics::Gauge>& vector_queue_;
   metrics::Family<metrics::Gauge>& disk_usage_;
   metrics::Family<metrics::Gauge>& rss_;
   metrics::Family<metrics::Gauge>& fragmentation_;
