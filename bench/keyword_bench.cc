@@ -102,12 +102,16 @@ double ProcessCpuMs() {  // all threads: the writer plus the KB's background app
 
 int g_cache_mb = 0;
 int g_mmap_mb = 0;
+int g_wal_autocheckpoint = -1;
 
 int ApplyWhatIfPragmas(sqlite3* db, char** /*err*/, const sqlite3_api_routines* /*api*/) {
   std::string sql;
   if (g_cache_mb > 0) sql += "PRAGMA cache_size=-" + std::to_string(g_cache_mb * 1024) + ";";
   if (g_mmap_mb > 0) {
     sql += "PRAGMA mmap_size=" + std::to_string(static_cast<int64_t>(g_mmap_mb) << 20) + ";";
+  }
+  if (g_wal_autocheckpoint >= 0) {
+    sql += "PRAGMA wal_autocheckpoint=" + std::to_string(g_wal_autocheckpoint) + ";";
   }
   if (!sql.empty()) sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
   return SQLITE_OK;
@@ -133,8 +137,10 @@ struct Flags {
   bool quiet = false;
   int sqlite_cache_mb = 0;  // what-if: PRAGMA cache_size on every connection (0 = KB default)
   int sqlite_mmap_mb = 0;   // what-if: PRAGMA mmap_size
+  int sqlite_wal_autocheckpoint = -1;  // what-if: PRAGMA wal_autocheckpoint (-1 = default)
   int fts_automerge = -1;   // what-if: FTS5 'automerge' of a newly built index (-1 = default)
   int64_t vector_queue = -1;  // KbOptions::vector_queue (-1 = the KB's default)
+  bool foreground_checkpoints = false;  // KbOptions::background_checkpoints = false
 };
 
 const char* kUsage =
@@ -142,7 +148,7 @@ const char* kUsage =
     "                     [--top-k N] [--seed N] [--query-seed N] [--vocab FILE]\n"
     "                     [--update-docs N] [--parse-sample N] [--analyze N] [--json FILE|-]\n"
     "                     [--sqlite-cache-mb N] [--sqlite-mmap-mb N] [--fts-automerge N]\n"
-    "                     [--vector-queue N] [--quiet]\n"
+    "                     [--vector-queue N] [--foreground-checkpoints] [--quiet]\n"
     "  --chunks N        KB size in chunks (documents of 10 chunks; default 10000)\n"
     "  --work-dir DIR    KBs live in DIR/chunks-N (default /tmp/deepkb-bench)\n"
     "  --reuse           reuse a complete KB of the same size/corpus, resume a partial one\n"
@@ -154,13 +160,15 @@ const char* kUsage =
     "  --analyze N       after the timed run, analyse the first N measured queries: rows\n"
     "                    matched and SQL cost split (default 1000; 0 = skip)\n"
     "  --json FILE|-     also write the results as JSON\n"
-    "  --sqlite-cache-mb N, --sqlite-mmap-mb N\n"
-    "                    what-if: set PRAGMA cache_size / mmap_size on every connection,\n"
-    "                    the KB's included (default: the KB's own settings)\n"
+    "  --sqlite-cache-mb N, --sqlite-mmap-mb N, --sqlite-wal-autocheckpoint N\n"
+    "                    what-if: set PRAGMA cache_size / mmap_size / wal_autocheckpoint on\n"
+    "                    every connection, the KB's included (default: the KB's own settings)\n"
     "  --fts-automerge N what-if: FTS5 'automerge' setting (0-16) of a newly built index\n"
     "  --vector-queue N  vector changes the KB may queue for its background graph applier\n"
     "                    (default: the KB's, 8192; 0 = each write inserts into the graph\n"
-    "                    itself, as before the applier)\n";
+    "                    itself, as before the applier)\n"
+    "  --foreground-checkpoints  WAL checkpoints inside the commits (SQLite's default)\n"
+    "                    instead of the KB's background checkpoint thread\n";
 
 Result<int64_t> ParseInt(std::string_view name, const std::string& v, int64_t lo, int64_t hi) {
   char* end = nullptr;
@@ -229,12 +237,17 @@ Result<Flags> ParseFlags(int argc, char** argv) {
     } else if (arg == "--sqlite-cache-mb") {
       ASSIGN_OR_RETURN(int64_t v, integer(0, 1'000'000));
       f.sqlite_cache_mb = static_cast<int>(v);
+    } else if (arg == "--sqlite-wal-autocheckpoint") {
+      ASSIGN_OR_RETURN(int64_t v, integer(0, 1'000'000'000));
+      f.sqlite_wal_autocheckpoint = static_cast<int>(v);
     } else if (arg == "--sqlite-mmap-mb") {
       ASSIGN_OR_RETURN(int64_t v, integer(0, 1'000'000));
       f.sqlite_mmap_mb = static_cast<int>(v);
     } else if (arg == "--fts-automerge") {
       ASSIGN_OR_RETURN(int64_t v, integer(0, 16));
       f.fts_automerge = static_cast<int>(v);
+    } else if (arg == "--foreground-checkpoints") {
+      f.foreground_checkpoints = true;
     } else if (arg == "--vector-queue") {
       ASSIGN_OR_RETURN(f.vector_queue, integer(0, 100'000'000));
     } else if (arg == "--quiet") {
@@ -585,6 +598,7 @@ Status Bench::PrepareKb() {
   kb::KbOptions kb_opts;
   if (flags_.vector_queue >= 0) kb_opts.vector_queue = static_cast<size_t>(flags_.vector_queue);
   vector_queue_ = kb_opts.vector_queue;
+  kb_opts.background_checkpoints = !flags_.foreground_checkpoints;
   ASSIGN_OR_RETURN(kb_, kb::KnowledgeBase::Open(dir_.string(), kb_opts));
   auto coll = kb_->GetCollection(kCollection);
   if (!coll.ok()) {
@@ -1015,6 +1029,8 @@ Status Bench::Run() {
   out["sqlite_version"] = sqlite3_libversion();
   out["whatif_sqlite"] = {{"cache_mb", flags_.sqlite_cache_mb},
                           {"mmap_mb", flags_.sqlite_mmap_mb},
+                          {"wal_autocheckpoint", flags_.sqlite_wal_autocheckpoint},
+                          {"foreground_checkpoints", flags_.foreground_checkpoints},
                           {"fts_automerge", flags_.fts_automerge}};
   out["kb_dir"] = dir_.string();
   out["corpus"] = corpus_json_;
@@ -1140,10 +1156,12 @@ Status Bench::Run() {
   std::printf("   cpu: %s x%ld, SQLite %s, dir %s\n", out["cpu"].get<std::string>().c_str(),
               static_cast<long>(sysconf(_SC_NPROCESSORS_ONLN)), sqlite3_libversion(),
               dir_.string().c_str());
-  if (flags_.sqlite_cache_mb > 0 || flags_.sqlite_mmap_mb > 0 || flags_.fts_automerge >= 0) {
-    std::printf("   WHAT-IF run: PRAGMA cache_size = %d MB, mmap_size = %d MB on every connection;"
-                " FTS5 automerge %d (-1: default)\n",
-                flags_.sqlite_cache_mb, flags_.sqlite_mmap_mb, flags_.fts_automerge);
+  if (flags_.sqlite_cache_mb > 0 || flags_.sqlite_mmap_mb > 0 || flags_.fts_automerge >= 0 ||
+      flags_.sqlite_wal_autocheckpoint >= 0) {
+    std::printf("   WHAT-IF run: PRAGMA cache_size = %d MB, mmap_size = %d MB, wal_autocheckpoint "
+                "%d on every connection; FTS5 automerge %d (-1: default)\n",
+                flags_.sqlite_cache_mb, flags_.sqlite_mmap_mb, flags_.sqlite_wal_autocheckpoint,
+                flags_.fts_automerge);
   }
   std::printf("   load average at start: %s, at end: %s; total %.0f s\n", load_start.c_str(),
               out["loadavg_end"].get<std::string>().c_str(), out["total_seconds"].get<double>());
@@ -1288,9 +1306,11 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "keyword_bench: %s\n", vocab.status().ToString().c_str());
     return 1;
   }
-  if (flags->sqlite_cache_mb > 0 || flags->sqlite_mmap_mb > 0) {
+  if (flags->sqlite_cache_mb > 0 || flags->sqlite_mmap_mb > 0 ||
+      flags->sqlite_wal_autocheckpoint >= 0) {
     g_cache_mb = flags->sqlite_cache_mb;
     g_mmap_mb = flags->sqlite_mmap_mb;
+    g_wal_autocheckpoint = flags->sqlite_wal_autocheckpoint;
     // void(*)(void) is SQLite's generic entry-point type; the real signature is restored inside.
     if (sqlite3_auto_extension(reinterpret_cast<void (*)(void)>(&ApplyWhatIfPragmas)) !=
         SQLITE_OK) {

@@ -167,6 +167,14 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::Open(const std::string& da
   RETURN_IF_ERROR(fulltext::RegisterFts5Tokenizer(db->handle()));
   RETURN_IF_ERROR(storage::Migrate(*db));
   std::unique_ptr<KnowledgeBase> kb(new KnowledgeBase(data_dir, opts, std::move(db)));
+  if (opts.background_checkpoints) {
+    Status s = kb->checkpointer_.Start(db_path, *kb->db_, {});
+    if (!s.ok()) {
+      // Not fatal: the connection keeps SQLite's own checkpoints.
+      spdlog::warn("background WAL checkpoints unavailable, commits will checkpoint: {}",
+                   s.ToString());
+    }
+  }
   kb->vectors_.SetDataKey(opts.data_key);
   kb->keywords_.SetDataKey(opts.data_key);
   ASSIGN_OR_RETURN(kb->node_id_, kb->store_.NodeId());

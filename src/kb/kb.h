@@ -38,6 +38,7 @@
 #include "kb/vectors.h"
 #include "storage/kb_store.h"
 #include "storage/sqlite.h"
+#include "storage/wal_checkpointer.h"
 #include "text/chunker.h"
 #include "text/document.h"
 
@@ -76,6 +77,9 @@ struct KbOptions {
   // wait (writers block beyond it; searches scan the waiting ones exactly). 0: each write
   // inserts into the graph itself before it returns (slower writes; for comparisons).
   size_t vector_queue = 8192;
+  // WAL checkpoints run on a second connection and thread (storage/wal_checkpointer.h) instead
+  // of inside the commit that crosses SQLite's 1,000-page threshold. false: SQLite's default.
+  bool background_checkpoints = true;
 };
 
 struct CreateCollectionRequest {
@@ -372,6 +376,8 @@ class KnowledgeBase {
   // Applies committed vector changes to the graphs off the write path (after the members its
   // callback uses; the destructor stops it first).
   VectorApplier applier_;
+  // Checkpoints the WAL off the write path; declared after db_, so it stops before db_ closes.
+  storage::WalCheckpointer checkpointer_;
 };
 
 }  // namespace deepkb::kb

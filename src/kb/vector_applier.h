@@ -1,7 +1,7 @@
 // VectorApplier: applies committed vector-index changes to the collections' in-memory HNSW graphs
 // on one background thread, in commit order, so that a document write does not wait for graph
 // insertion — with ef_construction 200 that insertion was about half of a write's CPU time at 100k
-// chunks (bench/README.md, "Index update and the vector graph").
+// chunks (bench/README.md, "Set C").
 //
 // Contract:
 //  - Submit() is called after the SQLite commit, with the KB lock held (so submissions are in

@@ -76,9 +76,13 @@ KeywordIndex::KeywordIndex(fulltext::FieldWeights weights, TierOptions tiers)
 }
 
 KeywordIndex::Analysed KeywordIndex::Analyse(const ChunkText& chunk) {
+  // Every token as (term, column), then sorted and counted: cheaper than a hash map per chunk
+  // (no node per distinct term; terms are short, so mostly no heap allocation at all). This runs
+  // for every chunk written and every chunk removed.
   Analysed a;
-  std::unordered_map<std::string, std::array<uint32_t, 3>> terms;
-  std::unordered_map<char32_t, std::array<uint32_t, 3>> chars;
+  std::vector<std::pair<std::string, uint8_t>> tokens;
+  std::vector<std::pair<char32_t, uint8_t>> starts;
+  tokens.reserve(chunk.body.size() / 2 + 16);
   const std::string_view cols[3] = {chunk.title, chunk.headings, chunk.body};
   std::vector<char32_t> here;  // characters already counted at the current position
   for (int col = 0; col < 3; ++col) {
@@ -92,25 +96,35 @@ KeywordIndex::Analysed KeywordIndex::Analyse(const ChunkText& chunk) {
         ++size;
         here.clear();
       }
-      ++terms[t.text][col];
+      tokens.emplace_back(t.text, static_cast<uint8_t>(col));
       const char32_t c0 = FirstCodePoint(t.text);
       if (c0 >= kMinPrefixChar) {
         if (coloc) a.colocated_starts.push_back(c0);
         if (std::find(here.begin(), here.end(), c0) == here.end()) {
           here.push_back(c0);
-          ++chars[c0][col];
+          starts.emplace_back(c0, static_cast<uint8_t>(col));
         }
       }
       return true;
     });
     a.len += size;
   }
-  a.terms.assign(terms.begin(), terms.end());
-  std::sort(a.terms.begin(), a.terms.end(),
+  std::sort(tokens.begin(), tokens.end(),
             [](const auto& x, const auto& y) { return x.first < y.first; });
-  a.chars.assign(chars.begin(), chars.end());
-  std::sort(a.chars.begin(), a.chars.end(),
+  for (auto& [term, col] : tokens) {
+    if (a.terms.empty() || a.terms.back().first != term) {
+      a.terms.emplace_back(std::move(term), std::array<uint32_t, 3>{});
+    }
+    ++a.terms.back().second[col];
+  }
+  std::sort(starts.begin(), starts.end(),
             [](const auto& x, const auto& y) { return x.first < y.first; });
+  for (const auto& [c, col] : starts) {
+    if (a.chars.empty() || a.chars.back().first != c) {
+      a.chars.emplace_back(c, std::array<uint32_t, 3>{});
+    }
+    ++a.chars.back().second[col];
+  }
   uint64_t fp = Mix(a.len);
   for (const auto& [term, tf] : a.terms) {
     fp += Mix(Fnv1a(term) ^ Mix((uint64_t{tf[0]} << 42) ^ (uint64_t{tf[1]} << 21) ^ tf[2]));
