@@ -46,11 +46,13 @@ test-asan: deps
 test-tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEEPKB_BUILD_BENCH=OFF \
 	  -DCMAKE_CXX_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread $(CMAKE_FLAGS)
-	cmake --build build-tsan -j$(JOBS) --target hnsw_test embed_test llm_test gateway_test
+	cmake --build build-tsan -j$(JOBS) --target hnsw_test embed_test llm_test gateway_test kb_test storage_test
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/src/index/hnsw/hnsw_test --gtest_filter='*Concurren*:*Stress*:*Thread*'
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/src/embed/embed_test --gtest_filter='Batching*'
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/src/llm/llm_test
 	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/src/gateway/gateway_test --gtest_filter='*Stream*:*Retry*:*Queue*:*Remote*'
+	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/src/kb/kb_test --gtest_filter='VectorSearch*:*Rebuild*:KeywordSet*'
+	TSAN_OPTIONS=halt_on_error=1 ./build-tsan/src/storage/storage_test --gtest_filter='WalCheckpointer*'
 
 # libFuzzer targets (clang): request body, filter and query-builder parsing, 20 s each.
 test-fuzz: deps
