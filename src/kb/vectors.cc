@@ -46,16 +46,6 @@ void PendingVectors::Pop(std::span<const int64_t> removed, size_t added) {
   vectors_.erase(vectors_.begin(), vectors_.begin() + static_cast<std::ptrdiff_t>(added));
 }
 
-size_t PendingVectors::additions() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  return labels_.size();
-}
-
-size_t PendingVectors::removals() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
-  return removed_.size();
-}
-
 std::vector<hnsw::SearchHit> PendingVectors::Search(
     std::span<const float> query, size_t k, hnsw::Metric metric, const hnsw::Filter* filter,
     std::unordered_set<hnsw::Label>* removed) const {

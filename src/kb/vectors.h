@@ -59,8 +59,6 @@ class PendingVectors {
             const std::vector<std::vector<float>>& vectors, hnsw::Metric metric);
   // Forgets the oldest change once the graph has it (its removals and `added` additions).
   void Pop(std::span<const int64_t> removed, size_t added);
-  size_t additions() const;
-  size_t removals() const;
 
   // The k nearest pending additions to `query` (distance as the index computes it for `metric`)
   // that `filter` allows (null: all) and that are not pending removal; `removed` receives the
