@@ -121,6 +121,8 @@ struct Flags {
   int repeat = 20;                          // --repeat: runs per --query
   bool no_tiers = false;                    // --no-tiers: build/load without impact tiers
   int tier_share = 0, tier_df_divisor = 0;  // --tier-share / --tier-df-divisor (0: default)
+  int updates = 0;                          // --updates: chunks removed and re-added per pass
+  int update_passes = 3;                    // --update-passes
 };
 
 bool SameTopK(const std::vector<fulltext::FtsHit>& fts, const std::vector<inverted::KeywordHit>& ix,
@@ -181,6 +183,85 @@ int RunOnly(const Flags& f, const inverted::KeywordIndex& ix) {
     if (!same) ++bad;
   }
   return bad ? 2 : 0;
+}
+
+// --updates mode: the accelerator's own cost of index maintenance at full size, shaped like
+// keyword_bench's update phase. Takes 2 x `updates` live chunks spread evenly over the id range
+// (set A, and set B halfway between A's), reads their rows from the content view, and then, in
+// groups of 10 chunks (one generated document), removes the group's current chunks
+// (KeywordIndex::Remove, given their text) and adds the other set's texts of that group under
+// new chunk ids (Add). Odd passes replace A's texts by B's, even passes put A's back. Removing a
+// text and adding a DIFFERENT one matters: re-adding the text just removed would find every
+// term's entry still in the CPU caches, which no real update does.
+int RunUpdates(const Flags& f, storage::Database& db, const std::string& n,
+               inverted::KeywordIndex& ix) {
+  const std::vector<int64_t> live = ix.LiveChunkIds();
+  const size_t want = std::min(live.size() / 2, static_cast<size_t>(f.updates));
+  if (want == 0) return 0;
+  auto get = db.Prepare("SELECT id, title, headings, body FROM fts_src_" + n + " WHERE id = ?1");
+  if (!get.ok()) {
+    std::fprintf(stderr, "%s\n", get.status().ToString().c_str());
+    return 1;
+  }
+  auto read = [&](int64_t id, inverted::ChunkText& out) {
+    get->Reset();
+    get->Bind(1, id);
+    auto r = get->Step();
+    if (!r.ok() || !*r) {
+      std::fprintf(stderr, "chunk %lld: not in the content view\n", static_cast<long long>(id));
+      return false;
+    }
+    out = {get->ColumnInt(0), get->ColumnText(1), get->ColumnText(2), get->ColumnText(3)};
+    return true;
+  };
+  std::vector<inverted::ChunkText> set_a(want), set_b(want);
+  const size_t stride = live.size() / want;
+  for (size_t i = 0; i < want; ++i) {
+    if (!read(live[i * stride], set_a[i]) || !read(live[i * stride + stride / 2], set_b[i])) {
+      return 1;
+    }
+  }
+  // The B chunks stay live under their own ids; their texts are added again as new chunks.
+  std::vector<inverted::ChunkText> current = set_a;  // what is live in the update set now
+  int64_t next_id = live.back() + 1;
+  constexpr size_t kGroup = 10;
+  std::printf("\nupdates: %zu chunks per pass in groups of %zu (remove a group, add different "
+              "texts under new ids), %d passes\n", want, kGroup, f.update_passes);
+  for (int pass = 0; pass < f.update_passes; ++pass) {
+    const std::vector<inverted::ChunkText>& incoming = pass % 2 == 0 ? set_b : set_a;
+    double rm_wall = 0, rm_cpu = 0, add_wall = 0, add_cpu = 0;
+    for (size_t g = 0; g < want; g += kGroup) {
+      const size_t end = std::min(want, g + kGroup);
+      double c0 = ThreadCpuMs();
+      auto t0 = Clock::now();
+      for (size_t i = g; i < end; ++i) {
+        if (Status s = ix.Remove(current[i]); !s.ok()) {
+          std::fprintf(stderr, "remove: %s\n", s.ToString().c_str());
+          return 1;
+        }
+      }
+      rm_wall += MsSince(t0);
+      rm_cpu += ThreadCpuMs() - c0;
+      c0 = ThreadCpuMs();
+      t0 = Clock::now();
+      for (size_t i = g; i < end; ++i) {
+        current[i] = incoming[i];
+        current[i].chunk_id = next_id++;
+        if (Status s = ix.Add(current[i]); !s.ok()) {
+          std::fprintf(stderr, "add: %s\n", s.ToString().c_str());
+          return 1;
+        }
+      }
+      add_wall += MsSince(t0);
+      add_cpu += ThreadCpuMs() - c0;
+    }
+    const double per = 1e3 / static_cast<double>(want);  // ms in total -> us per chunk
+    std::printf("  pass %d: per chunk remove %.1f us (CPU %.1f), add %.1f us (CPU %.1f); "
+                "together %.0f ms per 1,000 chunks\n",
+                pass + 1, rm_wall * per, rm_cpu * per, add_wall * per, add_cpu * per,
+                (rm_wall + add_wall) * per);
+  }
+  return 0;
 }
 
 int Run(const Flags& f) {
@@ -292,7 +373,11 @@ int Run(const Flags& f) {
                 static_cast<double>(size) / 1e6, save_s, MsSince(t0) / 1e3);
   }
 
+  if (f.updates > 0) {
+    if (int rc = RunUpdates(f, **db, n, ix); rc != 0) return rc;
+  }
   if (!f.only_queries.empty()) return RunOnly(f, ix);
+  if (f.queries <= 0) return 0;
 
   // ---- queries (keyword_bench's generator) ----
   auto vocab = LoadVocabulary(DefaultVocabularyPath());
@@ -448,16 +533,22 @@ int main(int argc, char** argv) {
     else if (a == "--no-tiers") f.no_tiers = true;
     else if (a == "--tier-share") f.tier_share = std::atoi(next().c_str());
     else if (a == "--tier-df-divisor") f.tier_df_divisor = std::atoi(next().c_str());
+    else if (a == "--updates") f.updates = std::atoi(next().c_str());
+    else if (a == "--update-passes") f.update_passes = std::atoi(next().c_str());
     else {
       std::fprintf(stderr,
                    "usage: keyword_accel_bench [--db kb.db] [--collection bench] [--queries N] "
                    "[--warmup N] [--top-k K] [--query-seed S] [--snapshot path.kwi] "
                    "[--from-snapshot path.kwi] [--accel-only] [--slowest N] "
                    "[--query TEXT]... [--repeat N] [--no-tiers] [--tier-share N] "
-                   "[--tier-df-divisor N]\n"
+                   "[--tier-df-divisor N] [--updates N] [--update-passes N]\n"
                    "  --query: time only these queries on the accelerator (--repeat runs each,\n"
                    "  after 2 warm-up runs), print its work counters, and check the top-k against\n"
-                   "  exhaustive scoring (KeywordIndex::SearchExhaustive), bit for bit\n");
+                   "  exhaustive scoring (KeywordIndex::SearchExhaustive), bit for bit\n"
+                   "  --updates: per pass, replace N chunks spread over the index by other chunks'\n"
+                   "  texts under new ids, 10 at a time, timing Remove and Add (the accelerator's\n"
+                   "  share of an update);\n"
+                   "  --queries 0 then skips the query phase\n");
       return 64;
     }
   }

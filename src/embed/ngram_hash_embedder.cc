@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "common/hash.h"
 #include "common/utf8.h"
 #include "index/fulltext/analyzer.h"
 
@@ -47,15 +48,7 @@ inline uint64_t Step(uint64_t h, uint32_t c) {
 }
 
 // splitmix64's finaliser over the state and the feature length.
-inline uint64_t Finish(uint64_t h, uint64_t n) {
-  uint64_t x = h + n * kGolden;
-  x ^= x >> 30;
-  x *= 0xBF58476D1CE4E5B9ULL;
-  x ^= x >> 27;
-  x *= 0x94D049BB133111EBULL;
-  x ^= x >> 31;
-  return x;
-}
+inline uint64_t Finish(uint64_t h, uint64_t n) { return SplitMix64(h + n * kGolden); }
 
 // Top 32 bits mapped onto [0, dim) by multiply-shift (no modulo bias worth mentioning).
 inline size_t BucketOf(uint64_t key, size_t dim) {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/hash.h"
 #include "index/hnsw/search.h"
 
 namespace deepkb::hnsw::internal {
@@ -21,14 +22,7 @@ size_t RoundUp(size_t x, size_t a) {
   return (x + a - 1) / a * a;
 }
 
-uint64_t Mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
+uint64_t Mix64(uint64_t x) { return SplitMix64(x); }
 
 // Anonymous mapping of `bytes`, 2 MiB aligned and advised for huge pages when that large.
 char* MapChunk(size_t bytes) {

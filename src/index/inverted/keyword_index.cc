@@ -1,10 +1,12 @@
 #include "index/inverted/keyword_index.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <limits>
 #include <mutex>
 
+#include "common/hash.h"
 #include "index/inverted/bm25.h"
 
 namespace deepkb::inverted {
@@ -22,14 +24,7 @@ uint64_t Fnv1a(std::string_view s, uint64_t h = 1469598103934665603ull) {
   return h;
 }
 
-uint64_t Mix(uint64_t x) {  // SplitMix64 finaliser
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
+uint64_t Mix(uint64_t x) { return SplitMix64(x); }
 
 // First code point of a UTF-8 string (0 when empty or ill-formed).
 char32_t FirstCodePoint(std::string_view s, size_t* len = nullptr) {
@@ -76,13 +71,19 @@ KeywordIndex::KeywordIndex(fulltext::FieldWeights weights, TierOptions tiers)
 }
 
 KeywordIndex::Analysed KeywordIndex::Analyse(const ChunkText& chunk) {
-  // Every token as (term, column), then sorted and counted: cheaper than a hash map per chunk
-  // (no node per distinct term; terms are short, so mostly no heap allocation at all). This runs
-  // for every chunk written and every chunk removed.
+  // Every token as (hash, bytes, column), then sorted by hash and counted: no hash map and no
+  // string per token, and the sort compares integers (bytes only between equal hashes). This
+  // runs for every chunk written and every chunk removed.
   Analysed a;
-  std::vector<std::pair<std::string, uint8_t>> tokens;
+  struct Token {
+    uint64_t hash;
+    uint32_t offset, size;
+    uint8_t col;
+  };
+  std::vector<Token> tokens;
   std::vector<std::pair<char32_t, uint8_t>> starts;
-  tokens.reserve(chunk.body.size() / 2 + 16);
+  tokens.reserve(chunk.body.size() / 4 + 16);
+  a.term_bytes.reserve(chunk.title.size() + chunk.headings.size() + chunk.body.size() + 16);
   const std::string_view cols[3] = {chunk.title, chunk.headings, chunk.body};
   std::vector<char32_t> here;  // characters already counted at the current position
   for (int col = 0; col < 3; ++col) {
@@ -96,7 +97,9 @@ KeywordIndex::Analysed KeywordIndex::Analyse(const ChunkText& chunk) {
         ++size;
         here.clear();
       }
-      tokens.emplace_back(t.text, static_cast<uint8_t>(col));
+      tokens.push_back(Token{TermDict::Hash(t.text), static_cast<uint32_t>(a.term_bytes.size()),
+                             static_cast<uint32_t>(t.text.size()), static_cast<uint8_t>(col)});
+      a.term_bytes += t.text;
       const char32_t c0 = FirstCodePoint(t.text);
       if (c0 >= kMinPrefixChar) {
         if (coloc) a.colocated_starts.push_back(c0);
@@ -109,29 +112,72 @@ KeywordIndex::Analysed KeywordIndex::Analyse(const ChunkText& chunk) {
     });
     a.len += size;
   }
-  std::sort(tokens.begin(), tokens.end(),
-            [](const auto& x, const auto& y) { return x.first < y.first; });
-  for (auto& [term, col] : tokens) {
-    if (a.terms.empty() || a.terms.back().first != term) {
-      a.terms.emplace_back(std::move(term), std::array<uint32_t, 3>{});
+  const char* bytes = a.term_bytes.data();
+  auto text = [bytes](const Token& t) { return std::string_view(bytes + t.offset, t.size); };
+  std::sort(tokens.begin(), tokens.end(), [&](const Token& x, const Token& y) {
+    return x.hash != y.hash ? x.hash < y.hash : text(x) < text(y);
+  });
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const Token& t = tokens[i];
+    if (i == 0 || t.hash != tokens[i - 1].hash || text(t) != text(tokens[i - 1])) {
+      a.terms.emplace_back(t.offset, t.size);
+      a.term_hashes.push_back(t.hash);
+      a.term_tfs.emplace_back();
     }
-    ++a.terms.back().second[col];
+    ++a.term_tfs.back()[t.col];
   }
   std::sort(starts.begin(), starts.end(),
             [](const auto& x, const auto& y) { return x.first < y.first; });
   for (const auto& [c, col] : starts) {
-    if (a.chars.empty() || a.chars.back().first != c) {
-      a.chars.emplace_back(c, std::array<uint32_t, 3>{});
+    if (a.chars.empty() || a.chars.back() != c) {
+      a.chars.push_back(c);
+      a.char_tfs.emplace_back();
     }
-    ++a.chars.back().second[col];
+    ++a.char_tfs.back()[col];
   }
+  // The fingerprint is a sum over the distinct terms: independent of their order. It is kept in
+  // snapshots, so its formula must not change.
   uint64_t fp = Mix(a.len);
-  for (const auto& [term, tf] : a.terms) {
-    fp += Mix(Fnv1a(term) ^ Mix((uint64_t{tf[0]} << 42) ^ (uint64_t{tf[1]} << 21) ^ tf[2]));
+  for (size_t i = 0; i < a.terms.size(); ++i) {
+    const std::array<uint32_t, 3>& tf = a.term_tfs[i];
+    fp += Mix(Fnv1a(a.Term(i)) ^ Mix((uint64_t{tf[0]} << 42) ^ (uint64_t{tf[1]} << 21) ^ tf[2]));
   }
   a.fingerprint = fp;
   return a;
 }
+
+namespace {
+
+// How far ahead Add/Remove prefetch while walking a chunk's terms: enough loads in flight to
+// cover a memory round trip, few enough that the lines are still cached when their turn comes.
+constexpr size_t kPrefetchAhead = 8;
+
+// Calls resolve(i) for every i < hashes.size() in order (stopping when it returns false), with
+// the dictionary slot of term i + 2d and then, once that slot has had time to arrive, the record
+// of term i + d being loaded meanwhile (d = kPrefetchAhead).
+template <typename Resolve>
+bool PipelinedLookups(const TermDict& dict, const std::vector<uint64_t>& hashes, Resolve resolve) {
+  const size_t n = hashes.size();
+  constexpr size_t d = kPrefetchAhead;
+  for (size_t i = 0; i < std::min(n, 2 * d); ++i) dict.Prefetch(hashes[i]);
+  for (size_t i = 0; i < std::min(n, d); ++i) dict.PrefetchRecord(hashes[i]);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + 2 * d < n) dict.Prefetch(hashes[i + 2 * d]);
+    if (i + d < n) dict.PrefetchRecord(hashes[i + d]);
+    if (!resolve(i)) return false;
+  }
+  return true;
+}
+
+template <typename Entry>
+void PrefetchEntry(const Entry& e) {
+  const char* p = reinterpret_cast<const char*>(&e);
+  __builtin_prefetch(p, 1);
+  __builtin_prefetch(p + 64, 1);
+  __builtin_prefetch(p + sizeof(Entry) - 1, 1);
+}
+
+}  // namespace
 
 double KeywordIndex::SlowFreq(const std::array<uint32_t, 3>& tf) const {
   // FTS5 adds the column weight once per instance, title instances first.
@@ -145,8 +191,14 @@ double KeywordIndex::SlowFreq(const std::array<uint32_t, 3>& tf) const {
 // ---------------------------------------------------------------------------------------------
 // Updates
 
+// Add and Remove touch one dictionary slot and one list entry per distinct term of the chunk
+// (~150), at a million chunks almost all of them cache misses. They therefore work in passes over
+// the chunk's terms — resolve every id, then update every entry — prefetching kPrefetchAhead
+// terms ahead in each, so the misses overlap instead of being paid one after the other (the
+// hashes were computed by Analyse, before the lock).
 Status KeywordIndex::Add(const ChunkText& chunk) {
   const Analysed a = Analyse(chunk);  // outside the lock: the expensive part
+  const size_t key_bytes = a.term_bytes.size();  // at least the distinct terms' bytes
   auto lock = WriteLock();
   if (ord_of_.count(chunk.chunk_id)) {
     return AlreadyExistsError("keyword index: chunk " + std::to_string(chunk.chunk_id) +
@@ -155,37 +207,60 @@ Status KeywordIndex::Add(const ChunkText& chunk) {
   if (docs_.size() >= static_cast<size_t>(kEndDoc) - 1) {
     return InvalidArgumentError("keyword index: too many document slots; compact it");
   }
+  if (!term_dict_.HasRoomFor(a.terms.size(), key_bytes)) {
+    return InvalidArgumentError("keyword index: the term dictionary is full");
+  }
   const auto ord = static_cast<uint32_t>(docs_.size());
   docs_.push_back(DocEntry{chunk.chunk_id, a.len, false, a.fingerprint});
   scan_lens_.push_back(a.len);
   ord_of_.emplace(chunk.chunk_id, ord);
   ++live_docs_;
   total_tokens_ += a.len;
-  for (const auto& [term, tf] : a.terms) {
-    auto [it, inserted] = term_ids_.try_emplace(term, static_cast<uint32_t>(terms_.size()));
-    if (inserted) {
-      terms_.emplace_back();
-      term_keys_.push_back(&it->first);
-    }
-    TermEntry& e = terms_[it->second];
-    AppendPosting(e, Posting{ord, tf}, Freq(tf), a.len);
-    ++e.df;
-    if (log_.active) log_.terms.push_back(it->second);
-  }
-  for (const auto& [c, tf] : a.chars) {
-    auto [it, inserted] = char_ids_.try_emplace(c, static_cast<uint32_t>(chars_.size()));
+  // Pass 1: term ids (new terms get an entry).
+  const size_t n = a.terms.size();
+  std::vector<uint32_t>& ids = scratch_ids_;
+  ids.resize(n);
+  PipelinedLookups(term_dict_, a.term_hashes, [&](size_t i) {
+    bool inserted = false;
+    ids[i] = term_dict_.Insert(a.Term(i), a.term_hashes[i], &inserted);
+    if (inserted) terms_.emplace_back();
+    return true;
+  });
+  // Pass 2: append the postings.
+  AppendAll(terms_, ids, a.term_tfs, ord, a.len, log_.active ? &log_.terms : nullptr);
+  ids.resize(a.chars.size());
+  for (size_t i = 0; i < a.chars.size(); ++i) {
+    auto [it, inserted] = char_ids_.try_emplace(a.chars[i], static_cast<uint32_t>(chars_.size()));
     if (inserted) {
       chars_.emplace_back();
-      char_keys_.push_back(c);
+      char_keys_.push_back(a.chars[i]);
     }
-    TermEntry& e = chars_[it->second];
-    AppendPosting(e, Posting{ord, tf}, Freq(tf), a.len);
-    ++e.df;
-    if (log_.active) log_.chars.push_back(it->second);
+    ids[i] = it->second;
   }
+  AppendAll(chars_, ids, a.char_tfs, ord, a.len, log_.active ? &log_.chars : nullptr);
   for (char32_t c : a.colocated_starts) tainted_.insert(c);
   ++version_;
   return Status::Ok();
+}
+
+void KeywordIndex::AppendAll(std::vector<TermEntry>& entries, const std::vector<uint32_t>& ids,
+                             const std::vector<std::array<uint32_t, 3>>& tfs, uint32_t ord,
+                             uint32_t len, std::vector<uint32_t>* log) {
+  // Two prefetch distances: an entry's own lines first, and once they have arrived (half the
+  // distance later) the list tail they point at.
+  const size_t n = ids.size();
+  constexpr size_t kHalf = kPrefetchAhead / 2;
+  for (size_t i = 0; i < std::min(n, kPrefetchAhead); ++i) PrefetchEntry(entries[ids[i]]);
+  for (size_t i = 0; i < std::min(n, kHalf); ++i) entries[ids[i]].list.PrefetchTail();
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kPrefetchAhead < n) PrefetchEntry(entries[ids[i + kPrefetchAhead]]);
+    if (i + kHalf < n) entries[ids[i + kHalf]].list.PrefetchTail();
+    TermEntry& e = entries[ids[i]];
+    const std::array<uint32_t, 3>& tf = tfs[i];
+    AppendPosting(e, Posting{ord, tf}, Freq(tf), len);
+    ++e.df;
+    if (log) log->push_back(ids[i]);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,16 +385,30 @@ Status KeywordIndex::Remove(const ChunkText& chunk) {
                                    std::to_string(chunk.chunk_id) +
                                    " is not the text it was indexed with");
   }
-  std::vector<uint32_t> tids, cids;
-  for (const auto& [term, tf] : a.terms) {
-    auto t = term_ids_.find(term);
-    if (t == term_ids_.end() || terms_[t->second].df == 0) {
+  // Pass 1: term ids; pass 2: check every df (an error must leave the index unchanged);
+  // pass 3 below: decrement them (the entries are cached by then).
+  const size_t n = a.terms.size();
+  std::vector<uint32_t>& tids = scratch_ids_;
+  std::vector<uint32_t> cids;
+  tids.resize(n);
+  if (!PipelinedLookups(term_dict_, a.term_hashes, [&](size_t i) {
+        tids[i] = term_dict_.Find(a.Term(i), a.term_hashes[i]);
+        return tids[i] != TermDict::kNone;
+      })) {
+    return FailedPreconditionError("keyword index: term of chunk " +
+                                   std::to_string(chunk.chunk_id) + " missing");
+  }
+  for (size_t i = 0; i < std::min(n, kPrefetchAhead); ++i) {
+    __builtin_prefetch(&terms_[tids[i]].df, 1);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kPrefetchAhead < n) __builtin_prefetch(&terms_[tids[i + kPrefetchAhead]].df, 1);
+    if (terms_[tids[i]].df == 0) {
       return FailedPreconditionError("keyword index: term of chunk " +
                                      std::to_string(chunk.chunk_id) + " missing");
     }
-    tids.push_back(t->second);
   }
-  for (const auto& [c, tf] : a.chars) {
+  for (const char32_t c : a.chars) {
     auto t = char_ids_.find(c);
     if (t == char_ids_.end() || chars_[t->second].df == 0) {
       return FailedPreconditionError("keyword index: character of chunk " +
@@ -349,13 +438,6 @@ bool KeywordIndex::NeedsCompaction() const {
   return tombstones_ > 1000 && tombstones_ * 5 > docs_.size();
 }
 
-std::vector<const std::string*> KeywordIndex::TermKeys(
-    const std::unordered_map<std::string, uint32_t>& ids) {
-  std::vector<const std::string*> keys(ids.size());
-  for (const auto& [key, id] : ids) keys[id] = &key;
-  return keys;
-}
-
 std::vector<char32_t> KeywordIndex::CharKeys(const std::unordered_map<char32_t, uint32_t>& ids) {
   std::vector<char32_t> keys(ids.size());
   for (const auto& [key, id] : ids) keys[id] = key;
@@ -368,12 +450,11 @@ namespace {
 constexpr size_t kSliceBlocks = 512;
 }  // namespace
 
-template <typename Key, typename KeyOf>
+template <typename Keep>
 bool KeywordIndex::RewriteLists(uint64_t generation, uint32_t snap_docs,
                                 const std::vector<uint32_t>& remap,
                                 const std::vector<DocEntry>& new_docs,
-                                const std::vector<TermEntry>& live, size_t n, KeyOf key_of,
-                                std::unordered_map<Key, uint32_t>& new_ids,
+                                const std::vector<TermEntry>& live, size_t n, Keep keep,
                                 std::vector<TermEntry>& kept, std::vector<uint32_t>& id_map) const {
   id_map.assign(n, kEndDoc);
   uint32_t dbuf[kBlockSize];
@@ -417,7 +498,7 @@ bool KeywordIndex::RewriteLists(uint64_t generation, uint32_t snap_docs,
         if (done || blk >= nblocks) {
           cur.list.ShrinkToFit();
           id_map[id] = static_cast<uint32_t>(kept.size());
-          new_ids.emplace(key_of(id), static_cast<uint32_t>(kept.size()));
+          keep(id);
           kept.push_back(std::move(cur));
           started = false;
           blk = 0;
@@ -496,8 +577,10 @@ KeywordIndex::Compacted KeywordIndex::InstallCompacted(Compacted c, uint32_t sna
     }
   };
   replay(log_.terms, terms_, term_map, c.terms, [&](uint32_t id, uint32_t nid) {
-    auto it = c.term_ids.emplace(*term_keys_[id], nid).first;
-    c.term_keys.push_back(&it->first);
+    // The next id of the copy, i.e. nid (it cannot be full: it holds a subset of term_dict_).
+    bool inserted = false;
+    [[maybe_unused]] const uint32_t got = c.term_dict.Insert(term_dict_.Key(id), &inserted);
+    assert(got == nid && inserted);
   });
   replay(log_.chars, chars_, char_map, c.chars, [&](uint32_t id, uint32_t nid) {
     c.char_ids.emplace(char_keys_[id], nid);
@@ -508,8 +591,7 @@ KeywordIndex::Compacted KeywordIndex::InstallCompacted(Compacted c, uint32_t sna
   std::swap(docs_, c.docs);
   std::swap(scan_lens_, c.scan_lens);
   std::swap(ord_of_, c.ord_of);
-  std::swap(term_ids_, c.term_ids);
-  std::swap(term_keys_, c.term_keys);
+  std::swap(term_dict_, c.term_dict);
   std::swap(terms_, c.terms);
   std::swap(char_ids_, c.char_ids);
   std::swap(char_keys_, c.char_keys);
@@ -557,12 +639,21 @@ void KeywordIndex::Compact() {
   }
   if (slice_hook_) slice_hook_();
   std::vector<uint32_t> term_map, char_map;
-  if (!RewriteLists<std::string>(
+  // The kept entries' keys get the next ids of the new dictionaries, in the order kept
+  // (called under the shared lock: term_dict_'s key bytes cannot move meanwhile).
+  if (!RewriteLists(
           generation, snap_docs, remap, c.docs, terms_, snap_terms,
-          [&](size_t id) { return *term_keys_[id]; }, c.term_ids, c.terms, term_map) ||
-      !RewriteLists<char32_t>(
+          [&](size_t id) {
+            bool inserted = false;
+            c.term_dict.Insert(term_dict_.Key(static_cast<uint32_t>(id)), &inserted);
+          },
+          c.terms, term_map) ||
+      !RewriteLists(
           generation, snap_docs, remap, c.docs, chars_, snap_chars,
-          [&](size_t id) { return char_keys_[id]; }, c.char_ids, c.chars, char_map)) {
+          [&](size_t id) {
+            c.char_ids.emplace(char_keys_[id], static_cast<uint32_t>(c.char_ids.size()));
+          },
+          c.chars, char_map)) {
     return give_up();
   }
   // No lock: the copy is private until installed.
@@ -573,7 +664,6 @@ void KeywordIndex::Compact() {
   for (size_t i = 0; i < c.docs.size(); ++i) {
     c.ord_of.emplace(c.docs[i].chunk_id, static_cast<uint32_t>(i));
   }
-  c.term_keys = TermKeys(c.term_ids);
   c.char_keys = CharKeys(c.char_ids);
   Compacted old;
   {
@@ -594,6 +684,7 @@ void KeywordIndex::ShrinkToFit() {
   }
   terms_.shrink_to_fit();
   chars_.shrink_to_fit();
+  term_dict_.ShrinkToFit();
   docs_.shrink_to_fit();
   scan_lens_.shrink_to_fit();
 }
@@ -627,9 +718,8 @@ KeywordStats KeywordIndex::Stats() const {
   size_t mem = docs_.capacity() * sizeof(DocEntry) + scan_lens_.capacity() * sizeof(uint32_t) +
                ord_of_.size() * (sizeof(std::pair<int64_t, uint32_t>) + 24) +
                ord_of_.bucket_count() * sizeof(void*);
-  for (const auto& [term, id] : term_ids_) mem += term.capacity() + 48;
-  mem += term_keys_.capacity() * sizeof(void*) + char_keys_.capacity() * sizeof(char32_t);
-  mem += term_ids_.bucket_count() * sizeof(void*) + char_ids_.size() * 32;
+  mem += term_dict_.MemoryBytes();
+  mem += char_keys_.capacity() * sizeof(char32_t) + char_ids_.size() * 32;
   for (const auto* entries : {&terms_, &chars_}) {
     for (const auto& e : *entries) {
       s.postings += e.list.size();
@@ -648,8 +738,8 @@ KeywordStats KeywordIndex::Stats() const {
 
 size_t KeywordIndex::DocFreq(std::string_view term) const {
   auto lock = ReadLock();
-  auto it = term_ids_.find(std::string(term));
-  return it == term_ids_.end() ? 0 : terms_[it->second].df;
+  const uint32_t id = term_dict_.Find(term);
+  return id == TermDict::kNone ? 0 : terms_[id].df;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -684,8 +774,8 @@ Status KeywordIndex::CheckQuery(const std::vector<QueryClause>& clauses,
       auto it = char_ids_.find(cp);
       lists.push_back(it == char_ids_.end() ? &kEmpty : &chars_[it->second]);
     } else {
-      auto it = term_ids_.find(t);
-      lists.push_back(it == term_ids_.end() ? &kEmpty : &terms_[it->second]);
+      const uint32_t id = term_dict_.Find(t);
+      lists.push_back(id == TermDict::kNone ? &kEmpty : &terms_[id]);
     }
   }
   return Status::Ok();

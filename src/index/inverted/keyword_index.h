@@ -118,6 +118,7 @@
 #include "index/fulltext/analyzer.h"
 #include "index/fulltext/fts_index.h"
 #include "index/inverted/postings.h"
+#include "index/inverted/term_dict.h"
 
 namespace deepkb::inverted {
 
@@ -249,13 +250,21 @@ class KeywordIndex {
     bool deleted = false;
     uint64_t fingerprint = 0;
   };
-  // A document analysed into per-term column frequencies.
+  // A document analysed into per-term column frequencies. Distinct terms are in the order of
+  // their hash (an order Add and Remove need not care about); their bytes live in term_bytes.
   struct Analysed {
-    std::vector<std::pair<std::string, std::array<uint32_t, 3>>> terms;  // sorted by term
-    std::vector<std::pair<char32_t, std::array<uint32_t, 3>>> chars;     // sorted by char
+    std::string term_bytes;                            // the tokens' bytes, back to back
+    std::vector<std::pair<uint32_t, uint32_t>> terms;  // distinct terms: offset, length
+    std::vector<uint64_t> term_hashes;  // TermDict::Hash of each term (computed before the lock)
+    std::vector<std::array<uint32_t, 3>> term_tfs;  // instances per column of each term
+    std::vector<char32_t> chars;                    // distinct prefix characters, ascending
+    std::vector<std::array<uint32_t, 3>> char_tfs;
     std::vector<char32_t> colocated_starts;  // code points >= U+2E80 starting colocated tokens
     uint32_t len = 0;
     uint64_t fingerprint = 0;
+    std::string_view Term(size_t i) const {
+      return std::string_view(term_bytes.data() + terms[i].first, terms[i].second);
+    }
   };
   friend class SearchRun;
   friend class SnapshotIo;
@@ -264,28 +273,26 @@ class KeywordIndex {
     std::vector<DocEntry> docs;
     std::vector<uint32_t> scan_lens;
     std::unordered_map<int64_t, uint32_t> ord_of;
-    std::unordered_map<std::string, uint32_t> term_ids;
-    std::vector<const std::string*> term_keys;
+    TermDict term_dict;
     std::vector<TermEntry> terms;
     std::unordered_map<char32_t, uint32_t> char_ids;
     std::vector<char32_t> char_keys;
     std::vector<TermEntry> chars;
   };
-  // Compaction steps (keyword_index.cc). RewriteLists fills kept/new_ids from the live entries
-  // [0, n) in slices under the shared lock; false when a Load intervened (generation changed).
-  template <typename Key, typename KeyOf>
+  // Compaction steps (keyword_index.cc). RewriteLists fills `kept` from the live entries [0, n)
+  // in slices under the shared lock, calling keep(id) (lock held) for each entry kept, in the
+  // order kept; false when a Load intervened (generation changed).
+  template <typename Keep>
   bool RewriteLists(uint64_t generation, uint32_t snap_docs, const std::vector<uint32_t>& remap,
                     const std::vector<DocEntry>& new_docs, const std::vector<TermEntry>& live,
-                    size_t n, KeyOf key_of, std::unordered_map<Key, uint32_t>& new_ids,
-                    std::vector<TermEntry>& kept, std::vector<uint32_t>& id_map) const;
+                    size_t n, Keep keep, std::vector<TermEntry>& kept,
+                    std::vector<uint32_t>& id_map) const;
   // Exclusive lock held: applies the ops logged since the snapshot to `c`, then swaps it in;
   // returns the replaced structures (to be freed after the lock).
   Compacted InstallCompacted(Compacted c, uint32_t snap_docs, const std::vector<uint32_t>& remap,
                              const std::vector<uint32_t>& term_map,
                              const std::vector<uint32_t>& char_map);
-  // Term/character keys by id, rebuilt from the maps (Load).
-  static std::vector<const std::string*> TermKeys(
-      const std::unordered_map<std::string, uint32_t>& ids);
+  // Character keys by id, rebuilt from the map (Load).
   static std::vector<char32_t> CharKeys(const std::unordered_map<char32_t, uint32_t>& ids);
 
   static Analysed Analyse(const ChunkText& chunk);
@@ -297,6 +304,11 @@ class KeywordIndex {
   void BuildTiers(std::vector<TermEntry>& entries, const std::vector<uint32_t>& scan_lens,
                   size_t live, uint64_t total_tokens) const;
   void AppendPosting(TermEntry& e, const Posting& p, double freq, uint32_t len);
+  // Appends doc `ord` (of length `len`) to entries[ids[i]] with frequencies tfs[i], for
+  // every i, prefetching ahead; logs the ids when `log` is given (a compaction is running).
+  void AppendAll(std::vector<TermEntry>& entries, const std::vector<uint32_t>& ids,
+                 const std::vector<std::array<uint32_t, 3>>& tfs, uint32_t ord, uint32_t len,
+                 std::vector<uint32_t>* log);
   static constexpr uint32_t kDeletedLen = 0xFFFFFFFFu;
   static std::vector<uint32_t> ScanLens(const std::vector<DocEntry>& docs);
   // FTS5's weighted frequency: the column weight added once per instance, title first.
@@ -335,15 +347,13 @@ class KeywordIndex {
   // posting it scores, kept apart from docs_ (4 bytes a doc instead of 24: fewer cache misses).
   std::vector<uint32_t> scan_lens_;
   std::unordered_map<int64_t, uint32_t> ord_of_;  // live chunk id → ordinal
-  std::unordered_map<std::string, uint32_t> term_ids_;
-  // Id → key (term_keys_ points at the key inside term_ids_'s node: stable until erased), so a
-  // compaction can walk the terms by id while the map grows.
-  std::vector<const std::string*> term_keys_;
+  TermDict term_dict_;  // term → id (index into terms_), and id → term
   std::vector<TermEntry> terms_;
   std::unordered_map<char32_t, uint32_t> char_ids_;
   std::vector<char32_t> char_keys_;
   std::vector<TermEntry> chars_;
   std::unordered_set<char32_t> tainted_;  // started a colocated token: prefix refused
+  std::vector<uint32_t> scratch_ids_;     // Add/Remove's term ids (reused: no allocation)
   size_t live_docs_ = 0;
   uint64_t total_tokens_ = 0;
   size_t tombstones_ = 0;

@@ -220,8 +220,9 @@ std::string KeywordIndex::SerializeSnapshot() const {
       w.Put<uint8_t>(d.deleted ? 1 : 0);
       w.Put<uint64_t>(d.fingerprint);
     }
-    w.Put<uint64_t>(term_ids_.size());
-    for (const auto& [term, id] : term_ids_) {
+    w.Put<uint64_t>(term_dict_.size());
+    for (uint32_t id = 0; id < term_dict_.size(); ++id) {  // in id order: Load gives the same ids
+      const std::string_view term = term_dict_.Key(id);
       w.Put<uint32_t>(static_cast<uint32_t>(term.size()));
       w.Bytes(term.data(), term.size());
       w.List(terms_[id].df, terms_[id].list);
@@ -325,14 +326,15 @@ Status KeywordIndex::LoadSnapshotBytes(std::string_view data, const std::string&
   }
   const auto nterms = r.Get<uint64_t>();
   if (!r.ok() || nterms > r.left() / 8) return corrupt("term count");
-  std::unordered_map<std::string, uint32_t> term_ids;
-  term_ids.reserve(nterms);
+  TermDict term_dict;
+  term_dict.Reserve(nterms);
   std::vector<TermEntry> terms(nterms);
   for (uint64_t i = 0; i < nterms; ++i) {
     const auto len = r.Get<uint32_t>();
     const char* p = nullptr;
     if (!r.ok() || len > fulltext::kMaxTermBytes * 4 || !r.Bytes(len, &p)) return corrupt("term");
-    if (!term_ids.emplace(std::string(p, len), static_cast<uint32_t>(i)).second) {
+    bool inserted = false;
+    if (term_dict.Insert(std::string_view(p, len), &inserted) == TermDict::kNone || !inserted) {
       return corrupt("duplicate term");
     }
     if (!r.List(terms[i].df, terms[i].list, slots)) return corrupt("term list");
@@ -358,15 +360,13 @@ Status KeywordIndex::LoadSnapshotBytes(std::string_view data, const std::string&
   BuildTiers(terms, scan_lens, live, total);
   BuildTiers(chars, scan_lens, live, total);
 
-  std::vector<const std::string*> term_keys = TermKeys(term_ids);  // node keys: survive the move
   std::vector<char32_t> char_keys = CharKeys(char_ids);
 
   auto lock = WriteLock();
   docs_ = std::move(docs);
   scan_lens_ = std::move(scan_lens);
   ord_of_ = std::move(ord_of);
-  term_ids_ = std::move(term_ids);
-  term_keys_ = std::move(term_keys);
+  term_dict_ = std::move(term_dict);
   terms_ = std::move(terms);
   char_ids_ = std::move(char_ids);
   char_keys_ = std::move(char_keys);

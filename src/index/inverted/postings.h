@@ -82,6 +82,12 @@ class PostingList {
 
   size_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
+  // Starts loading what the next Append writes (the last block's metadata and the end of the
+  // byte stream), for callers appending to many lists in a row (KeywordIndex::Add). A hint only.
+  void PrefetchTail() const {
+    if (!blocks_.empty()) __builtin_prefetch(&blocks_.back(), 1);
+    __builtin_prefetch(bytes_.data() + bytes_.size(), 1);
+  }
   const std::vector<BlockMeta>& blocks() const { return blocks_; }
   const std::vector<uint8_t>& bytes() const { return bytes_; }
   const Frontier& frontier() const { return frontier_; }
