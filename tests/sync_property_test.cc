@@ -619,8 +619,17 @@ TEST(SyncProperty, ServeKilledDuringPushConvergesAfterRestart) {
     o.batch = 5;
     sync::SyncReport report;
     Status result;
+    // Kill once the child has applied a random number (10-69) of this session's ~150+ versions:
+    // mid-session by construction, however fast the machine (a fixed sleep was not).
+    const int64_t seq0 = b.Get("/v1/sync/info").value("update_seq", int64_t{-1});
+    ASSERT_GE(seq0, 0);
+    const int64_t kill_at = seq0 + 10 + static_cast<int64_t>(rng() % 60);
     std::thread push([&] { result = sync::SyncOnce(*a.kb, o, report); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 150));
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (b.Get("/v1/sync/info").value("update_seq", int64_t{-1}) < kill_at &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     b.Kill();
     push.join();
     resent += report.push.ignored;

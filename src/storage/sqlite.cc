@@ -15,7 +15,11 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
+#include <string>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "crypto/sqlite_vfs.h"
 
@@ -114,23 +118,115 @@ Status SqliteStatus(int rc, sqlite3* db, std::string_view what) {
 // ---------------------------------------------------------------------------------------------
 // Statement
 
+// Idle prepared statements of one connection, by SQL text (see sqlite.h, "Statement cache").
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+  ~StatementCache() {
+    for (auto& [sql, entry] : entries_) {
+      for (sqlite3_stmt* st : entry.idle) sqlite3_finalize(st);
+    }
+  }
+
+  // An idle statement for `sql`, or nullptr.
+  sqlite3_stmt* Take(std::string_view sql) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(sql);
+    if (it == entries_.end() || it->second.idle.empty()) return nullptr;
+    it->second.last_use = ++clock_;
+    sqlite3_stmt* st = it->second.idle.back();
+    it->second.idle.pop_back();
+    --idle_;
+    return st;
+  }
+
+  // Takes back a statement (already reset) or finalises it.
+  void Give(sqlite3_stmt* st) {
+    const char* sql = sqlite3_sql(st);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (sql == nullptr) {
+      sqlite3_finalize(st);
+      return;
+    }
+    auto it = entries_.find(std::string_view(sql));
+    if (it == entries_.end()) {
+      if (entries_.size() >= Database::kStatementCacheTexts) EvictOldest();
+      it = entries_.emplace(std::string(sql), Entry{}).first;
+    }
+    Entry& e = it->second;
+    e.last_use = ++clock_;
+    if (e.idle.size() >= kIdlePerText) {
+      sqlite3_finalize(st);
+      return;
+    }
+    e.idle.push_back(st);
+    ++idle_;
+  }
+
+  size_t idle() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return idle_;
+  }
+
+ private:
+  static constexpr size_t kIdlePerText = 4;
+  struct Entry {
+    std::vector<sqlite3_stmt*> idle;
+    uint64_t last_use = 0;
+  };
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  void EvictOldest() {  // mu_ held; O(entries), only when a new text arrives at the limit
+    auto oldest = entries_.begin();
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->second.last_use < oldest->second.last_use) oldest = it;
+    }
+    for (sqlite3_stmt* st : oldest->second.idle) sqlite3_finalize(st);
+    idle_ -= oldest->second.idle.size();
+    entries_.erase(oldest);
+  }
+
+  sqlite3* db_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
+  uint64_t clock_ = 0;
+  size_t idle_ = 0;
+};
+
 Statement::Statement(Statement&& o) noexcept
     : db_(std::exchange(o.db_, nullptr)),
       stmt_(std::exchange(o.stmt_, nullptr)),
-      bind_rc_(std::exchange(o.bind_rc_, SQLITE_OK)) {}
+      bind_rc_(std::exchange(o.bind_rc_, SQLITE_OK)),
+      cache_(std::move(o.cache_)) {}
 
 Statement& Statement::operator=(Statement&& o) noexcept {
   if (this != &o) {
-    if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+    Release();
     db_ = std::exchange(o.db_, nullptr);
     stmt_ = std::exchange(o.stmt_, nullptr);
     bind_rc_ = std::exchange(o.bind_rc_, SQLITE_OK);
+    cache_ = std::move(o.cache_);
   }
   return *this;
 }
 
 Statement::~Statement() {
-  if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+  Release();
+}
+
+void Statement::Release() {
+  if (stmt_ == nullptr) return;
+  sqlite3_stmt* st = std::exchange(stmt_, nullptr);
+  if (auto cache = cache_.lock()) {
+    sqlite3_reset(st);  // repeats the last step's error code, already reported by Step
+    sqlite3_clear_bindings(st);
+    cache->Give(st);
+  } else {
+    sqlite3_finalize(st);
+  }
+  cache_.reset();
 }
 
 // Each Bind remembers the first failure; Step() reports it. This keeps call sites chainable.
@@ -320,9 +416,17 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, const 
   return db;
 }
 
+Database::Database(sqlite3* db, std::string path)
+    : db_(db), path_(std::move(path)), cache_(std::make_shared<StatementCache>(db)) {}
+
 Database::~Database() {
+  cache_.reset();  // finalises the idle statements; live ones are finalised when released
   // close_v2 defers the close if a Statement is (wrongly) still alive instead of failing.
   if (db_ != nullptr) sqlite3_close_v2(db_);
+}
+
+size_t Database::CachedStatements() const {
+  return cache_->idle();
 }
 
 Status Database::Exec(std::string_view sql) {
@@ -335,23 +439,28 @@ Status Database::Exec(std::string_view sql) {
 }
 
 Result<Statement> Database::Prepare(std::string_view sql) {
+  if (sqlite3_stmt* cached = cache_->Take(sql)) return Statement(db_, cached, cache_);
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
-  const int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, &tail);
+  const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
   if (rc != SQLITE_OK) {
     if (stmt != nullptr) sqlite3_finalize(stmt);
     return SqliteStatus(rc, db_, "prepare `" + ShortSql(sql) + "`");
   }
-  Statement out(db_, stmt);
   if (stmt == nullptr) {
     return InvalidArgumentError("prepare: the SQL text contains no statement");
   }
   const size_t used = static_cast<size_t>(tail - sql.data());
   if (used < sql.size() && !OnlyBlank(sql.substr(used))) {
+    sqlite3_finalize(stmt);
     return InvalidArgumentError("prepare `" + ShortSql(sql) +
                                 "`: more than one statement; use Exec for scripts");
   }
-  return out;
+  // Cached under its own text (sqlite3_sql: `sql` without what follows the statement), so the
+  // next Prepare finds it only if it asks with exactly that text; a trailing blank or ';' only
+  // costs reuse.
+  return Statement(db_, stmt, cache_);
 }
 
 // NULL in the first column reads as 0 / "" (as Statement::ColumnInt/ColumnText do), so an

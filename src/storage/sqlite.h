@@ -16,14 +16,28 @@
 // FailedPrecondition; SQLITE_CANTOPEN/PERM/READONLY → PermissionDenied or Unavailable;
 // everything else → Internal. The message carries SQLite's text plus a hint.
 //
+// Statement cache: Prepare() keeps what it prepares. When a Statement is destroyed it is reset,
+// its bindings cleared, and kept for the next Prepare() of the same SQL text (compiled once, with
+// SQLITE_PREPARE_PERSISTENT), so the fixed statements of hot paths are not parsed and planned on
+// every call (≈ 50 µs each for the KB's write path, ~15 per document written: measured as 8% of
+// an update at a million chunks). At most kStatementCacheTexts distinct texts are kept (the
+// least recently used is finalised first), and at most 4 idle statements per text (one is
+// prepared fresh when all are in use, e.g. nested loops over the same query). To the caller a
+// recycled statement behaves as a fresh one — SQLite recompiles it by itself after a schema
+// change, and a reset statement holds no locks — with one difference: when a table it uses has
+// been dropped since it was cached, the error ("no such table") comes from its first Step()
+// instead of from Prepare().
+//
 // Thread safety: a Database (and its Statements) is used by one thread at a time; open one
-// connection per thread. Statements must not outlive their Database.
+// connection per thread. Statements should not outlive their Database (one that does is
+// finalised, not cached).
 #pragma once
 
 #include <sqlite3.h>
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,10 +49,15 @@ namespace deepkb::storage {
 // Converts an SQLite result code (and the connection's message, if db != nullptr) to a Status.
 Status SqliteStatus(int rc, sqlite3* db, std::string_view what);
 
+class StatementCache;
+
 class Statement {
  public:
   Statement() = default;
   Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  // A statement that goes back to `cache` (instead of being finalised) when destroyed.
+  Statement(sqlite3* db, sqlite3_stmt* stmt, std::weak_ptr<StatementCache> cache)
+      : db_(db), stmt_(stmt), cache_(std::move(cache)) {}
   Statement(Statement&& o) noexcept;
   Statement& operator=(Statement&& o) noexcept;
   Statement(const Statement&) = delete;
@@ -74,9 +93,12 @@ class Statement {
   sqlite3_stmt* handle() const { return stmt_; }
 
  private:
+  void Release();  // back to the cache, or finalised
+
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
   int bind_rc_ = SQLITE_OK;
+  std::weak_ptr<StatementCache> cache_;  // empty: finalise when done
 };
 
 struct OpenOptions {
@@ -100,9 +122,14 @@ class Database {
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
+  static constexpr size_t kStatementCacheTexts = 128;
+
   // Executes one or more statements with no parameters and no result rows.
   Status Exec(std::string_view sql);
+  // One statement (see "Statement cache" above). InvalidArgument for more than one.
   Result<Statement> Prepare(std::string_view sql);
+  // Idle statements in the cache (tests, diagnostics).
+  size_t CachedStatements() const;
 
   // Convenience: first column of the first row as int64 / text; NotFound when no row.
   Result<int64_t> QueryInt(std::string_view sql);
@@ -114,9 +141,10 @@ class Database {
   const std::string& path() const { return path_; }
 
  private:
-  Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  Database(sqlite3* db, std::string path);
   sqlite3* db_;
   std::string path_;
+  std::shared_ptr<StatementCache> cache_;
 };
 
 // BEGIN IMMEDIATE on construction via Begin(); Commit() makes it durable; the destructor rolls

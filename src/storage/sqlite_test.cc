@@ -295,6 +295,133 @@ TEST_F(SqliteTest, StatementMoveTransfersOwnership) {
   EXPECT_EQ(b.ColumnInt(0), 7);
 }
 
+// ---- statement cache (sqlite.h, "Statement cache") ----
+
+TEST_F(SqliteTest, PrepareReusesAStatementOnceItIsReleased) {
+  const std::string sql = "SELECT count(*) FROM parent WHERE name = ?1";
+  const size_t idle0 = db_->CachedStatements();  // Open's own statements
+  sqlite3_stmt* first = nullptr;
+  {
+    auto s = db_->Prepare(sql);
+    ASSERT_TRUE(s.ok());
+    first = s->handle();
+    EXPECT_EQ(db_->CachedStatements(), idle0);  // in use: not idle
+  }
+  EXPECT_EQ(db_->CachedStatements(), idle0 + 1);
+  auto again = db_->Prepare(sql);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->handle(), first);  // the same compiled statement
+  EXPECT_EQ(db_->CachedStatements(), idle0);
+  // Another text is another statement.
+  auto other = db_->Prepare("SELECT count(*) FROM child");
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(other->handle(), first);
+}
+
+TEST_F(SqliteTest, RecycledStatementsStartAfreshWithoutBindings) {
+  ASSERT_TRUE(db_->Exec("INSERT INTO parent(name) VALUES ('a'), ('b'), ('c')").ok());
+  const std::string sql = "SELECT name, ?1 FROM parent ORDER BY name";
+  {
+    auto s = db_->Prepare(sql);
+    ASSERT_TRUE(s.ok());
+    s->Bind(1, "bound");
+    ASSERT_TRUE(s->Step().value());  // left in the middle of its rows
+    EXPECT_EQ(s->ColumnText(0), "a");
+    EXPECT_EQ(s->ColumnText(1), "bound");
+  }
+  auto s = db_->Prepare(sql);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(s->Step().value());
+  EXPECT_EQ(s->ColumnText(0), "a");  // from the first row again
+  EXPECT_TRUE(s->ColumnIsNull(1));   // the old binding is gone
+}
+
+TEST_F(SqliteTest, RecycledStatementAfterAnErrorWorks) {
+  ASSERT_TRUE(db_->Exec("INSERT INTO parent(name) VALUES ('a')").ok());
+  const std::string sql = "INSERT INTO parent(name) VALUES (?1)";
+  {
+    auto s = db_->Prepare(sql);
+    ASSERT_TRUE(s.ok());
+    s->Bind(1, "a");
+    EXPECT_EQ(s->Run().code(), StatusCode::kAlreadyExists);
+  }
+  auto s = db_->Prepare(sql);
+  ASSERT_TRUE(s.ok());
+  s->Bind(1, "b");
+  EXPECT_TRUE(s->Run().ok());
+  EXPECT_EQ(Count("parent"), 2);
+}
+
+TEST_F(SqliteTest, SameTextTwiceAtOnceGivesTwoStatements) {
+  ASSERT_TRUE(db_->Exec("INSERT INTO parent(name) VALUES ('a'), ('b')").ok());
+  const std::string sql = "SELECT id FROM parent ORDER BY id";
+  auto outer = db_->Prepare(sql);
+  ASSERT_TRUE(outer.ok());
+  int pairs = 0;
+  while (outer->Step().value()) {
+    auto inner = db_->Prepare(sql);  // nested loop over the same query
+    ASSERT_TRUE(inner.ok());
+    EXPECT_NE(inner->handle(), outer->handle());
+    while (inner->Step().value()) ++pairs;
+  }
+  EXPECT_EQ(pairs, 4);
+}
+
+TEST_F(SqliteTest, CachedStatementsFollowSchemaChanges) {
+  const std::string sql = "SELECT * FROM parent";
+  {
+    auto s = db_->Prepare(sql);
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ(s->ColumnCount(), 2);
+  }
+  ASSERT_TRUE(db_->Exec("ALTER TABLE parent ADD COLUMN extra TEXT DEFAULT 'x'").ok());
+  ASSERT_TRUE(db_->Exec("INSERT INTO parent(name) VALUES ('a')").ok());
+  auto s = db_->Prepare(sql);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(s->Step().value());
+  EXPECT_EQ(s->ColumnCount(), 3);
+  EXPECT_EQ(s->ColumnText(2), "x");
+  s = Statement();
+  // An idle cached statement does not stop its table from being dropped.
+  ASSERT_TRUE(db_->Exec("DROP TABLE child").ok());
+  {
+    auto dropped = db_->Prepare("SELECT count(*) FROM child");
+    EXPECT_FALSE(dropped.ok());
+  }
+  ASSERT_TRUE(db_->Exec("DROP TABLE parent").ok());
+  // The cached statement is handed out; its first Step reports the missing table.
+  auto stale = db_->Prepare(sql);
+  ASSERT_TRUE(stale.ok());
+  auto step = stale->Step();
+  ASSERT_FALSE(step.ok());
+  EXPECT_NE(step.status().message().find("no such table"), std::string::npos)
+      << step.status().ToString();
+}
+
+TEST_F(SqliteTest, StatementCacheIsBounded) {
+  for (size_t i = 0; i < Database::kStatementCacheTexts + 50; ++i) {
+    auto s = db_->Prepare("SELECT " + std::to_string(i));
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE(s->Step().value());
+    EXPECT_EQ(s->ColumnInt(0), static_cast<int64_t>(i));
+  }
+  EXPECT_EQ(db_->CachedStatements(), Database::kStatementCacheTexts);
+  // The most recent texts are the ones kept.
+  auto recent = db_->Prepare("SELECT " + std::to_string(Database::kStatementCacheTexts + 49));
+  ASSERT_TRUE(recent.ok());
+  EXPECT_EQ(db_->CachedStatements(), Database::kStatementCacheTexts - 1);
+}
+
+TEST(SqliteStatementCache, StatementOutlivingItsDatabaseIsFinalised) {
+  ScopedTempDir dir;
+  auto db = Database::Open(dir.File("t.db"));
+  ASSERT_TRUE(db.ok());
+  auto s = (*db)->Prepare("SELECT 1");
+  ASSERT_TRUE(s.ok());
+  Statement late = std::move(*s);
+  db->reset();  // the connection goes first (a caller's mistake): no crash, no leak under ASan
+}
+
 TEST(SqliteStatus, MapsResultCodes) {
   EXPECT_TRUE(SqliteStatus(SQLITE_OK, nullptr, "x").ok());
   EXPECT_TRUE(SqliteStatus(SQLITE_DONE, nullptr, "x").ok());

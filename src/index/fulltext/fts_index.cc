@@ -149,7 +149,8 @@ Status FtsIndex::IndexDocument(int64_t collection_id, int64_t document_row_id) {
                           ViewName(collection_id) + " WHERE document_id = ?1");
   if (!stmt.ok()) return MissingTableHint(stmt.status(), collection_id);
   stmt->Bind(1, document_row_id);
-  RETURN_IF_ERROR(stmt->Run());
+  // (A cached statement on a table dropped since fails here rather than at Prepare.)
+  RETURN_IF_ERROR(MissingTableHint(stmt->Run(), collection_id));
   return WriteShadow(collection_id, document_row_id, /*remove=*/false);
 }
 
@@ -164,7 +165,7 @@ Status FtsIndex::UnindexDocument(int64_t collection_id, int64_t document_row_id)
                           ViewName(collection_id) + " WHERE document_id = ?1");
   if (!stmt.ok()) return MissingTableHint(stmt.status(), collection_id);
   stmt->Bind(1, document_row_id);
-  RETURN_IF_ERROR(stmt->Run());
+  RETURN_IF_ERROR(MissingTableHint(stmt->Run(), collection_id));
   return WriteShadow(collection_id, document_row_id, /*remove=*/true);
 }
 
@@ -364,8 +365,8 @@ Result<std::vector<FtsHit>> FtsIndex::Search(int64_t collection_id, const MatchQ
                            "; if `deepkb index verify` blames only the full-text index, "
                            "`deepkb index rebuild` repairs it");
     }
-    ASSIGN_OR_RETURN(const bool row, std::move(step));
-    if (!row) break;
+    if (!step.ok()) return MissingTableHint(step.status(), collection_id);
+    if (!*step) break;
     FtsHit hit;
     hit.chunk_id = stmt->ColumnInt(0);
     hit.score = -stmt->ColumnDouble(1);
